@@ -1,0 +1,357 @@
+"""The multi-order execution environment (IaC paper, section 3 and appendix A.3), vectorised.
+
+A batch of ``B`` trading days is stepped at once; each day has its own set of orders, padded to
+``N`` (the largest order count in the batch) with a mask. All arithmetic is array arithmetic over
+``(B, N)``; the only Python loop is over the ``T`` decision steps of the day.
+
+The trading day (``M`` minutes of the bar grid) is cut into ``T = ceil(M / step_minutes)`` steps.
+At step ``t`` each agent (order ``i``) asks for a fraction ``a_t^i`` of its amount ``M^i`` (capped at
+what remains); at the last step whatever remains is executed. Inside a step the volume is spread
+evenly over its minutes and executed at each minute's price (TWAP inside the step), so the step's
+execution price is the mean of its minute prices.
+
+Cash (shared by the day's orders): the step's sells add their proceeds, the step's buys consume
+cash. If the buys of a step cost more than ``cash + proceeds of this step's sells``, every buy of that
+step is scaled down by the same factor so that cash ends at exactly zero; what was not bought
+stays to be bought later. Buy volume still unbought after the last step (the forced step can also
+be cut by cash) is **not** executed: it is reported per order as ``unfilled`` shares and in the
+fill rate, never dropped silently. Sells are never limited.
+
+Rewards follow eqs. 4-8 with ``a`` the fraction of ``M^i`` actually executed in the step::
+
+    R(s_t, a_t^i; i) = d^i a_t^i (p_t^i / p~^i - 1) - alpha (a_t^i)^2 - sigma 1[c_t = 0 | c_{t-1} > 0]   (eq. 7)
+    R(s_t, a_t)      = mean_i R(s_t, a_t^i; i)                                                             (eq. 8)
+
+with ``d = +1`` for a sell, ``-1`` for a buy, ``p_t^i`` the step's execution price and ``p~^i`` the
+day's average market price (mean of all minute prices), ``c_t = 0`` meaning that the cash rule
+bound in step ``t``.
+
+Observation (paper Table 3), per agent: elapsed time ``t/T``, cash history, the order's traded
+volumes so far, the asset's price and volume per past step of the day (up to, not including, the
+current step), the direction. Normalisation: prices relative to the previous day's close (the
+first day of the data uses its own first open), in percent; volumes as ``log1p(step volume /
+reference step volume)`` with the reference the asset's mean step volume over the previous (up
+to 5) days of the data (the first day uses itself, the one exception); cash and notionals relative
+to the day's buy notional at the reference price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from multiexec.data.bars import MinuteBars
+from multiexec.data.orders import DayOrders
+from multiexec.errors import MultiexecError
+
+SEQ_FEATURES = ("elapsed", "price", "log_volume", "requested", "traded", "cash", "binding", "valid")
+NOW_FEATURES = ("elapsed", "cash", "remaining", "direction", "size_share", "last_binding")
+F_SEQ = len(SEQ_FEATURES)
+F_NOW = len(NOW_FEATURES)
+VOLUME_LOOKBACK_DAYS = 5
+
+
+class ExecConfig(BaseModel):
+    """Settings of the execution procedure and its reward."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_minutes: int = Field(30, ge=1, description="minutes per decision step (30 -> T = 13 on a 390-minute day)")
+    actions: list[float] = Field(
+        default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0],
+        description="discrete action set: fractions of the order's amount",
+    )
+    alpha: float = Field(0.01, ge=0, description="market-impact penalty coefficient (eq. 5)")
+    sigma: float = Field(1 / 30, ge=0, description="cash-shortage penalty (eq. 6)")
+    price: str = Field("close", description="bar field used as the minute's execution price: close, open or typical")
+
+    @field_validator("actions")
+    @classmethod
+    def _check_actions(cls, v: list[float]) -> list[float]:
+        if len(v) < 2:
+            raise ValueError("need at least two actions")
+        if any(not (0.0 <= a <= 1.0) for a in v):
+            raise ValueError(f"actions are fractions of the order and must lie in [0, 1], got {v}")
+        if sorted(set(v)) != list(v):
+            raise ValueError(f"actions must be strictly increasing, got {v}")
+        return v
+
+    @field_validator("price")
+    @classmethod
+    def _check_price(cls, v: str) -> str:
+        if v not in ("close", "open", "typical"):
+            raise ValueError(f"price must be close, open or typical, got {v!r}")
+        return v
+
+
+@dataclass
+class Obs:
+    """Observation of a batch of days at decision step ``t`` (see module docstring)."""
+
+    t: int
+    seq: np.ndarray  # (B, N, T, F_SEQ) float32
+    now: np.ndarray  # (B, N, F_NOW) float32
+    mask: np.ndarray  # (B, N) bool
+    active: np.ndarray  # (B, N) bool
+    side: np.ndarray  # (B, N) int8
+    asset: np.ndarray  # (B, N) int64
+    day: np.ndarray  # (B,) int64, index into the environment's order list
+    remaining: np.ndarray  # (B, N) float64, fraction of the order still to trade
+    n_steps: int
+
+
+def step_edges(n_minutes: int, step_minutes: int) -> np.ndarray:
+    """Minute index where each step starts, plus the end: ``T + 1`` edges."""
+    return np.append(np.arange(0, n_minutes, step_minutes), n_minutes)
+
+
+class MultiOrderEnv:
+    """Vectorised multi-order execution over batches of days."""
+
+    def __init__(self, bars: MinuteBars, orders: Sequence[DayOrders], config: ExecConfig | None = None):
+        self.cfg = config or ExecConfig()
+        if not orders:
+            raise MultiexecError("no order sets given to the environment")
+        self.bars = bars
+        self.orders = list(orders)
+        self.actions = np.asarray(self.cfg.actions, dtype=np.float64)
+        self.n_actions = len(self.actions)
+        edges = step_edges(bars.n_minutes, self.cfg.step_minutes)
+        self.edges = edges
+        self.n_steps = T = len(edges) - 1
+
+        price = self._minute_price(bars)  # (D, A, M)
+        lengths = np.diff(edges)
+        self.step_price = np.add.reduceat(price, edges[:-1], axis=2) / lengths  # (D, A, T)
+        self.step_volume = np.add.reduceat(bars.volume, edges[:-1], axis=2)  # (D, A, T)
+        self.day_avg_price = price.mean(axis=2)  # (D, A)  p~ of eq. 4
+        self.ref_price = np.concatenate([bars.open[:1, :, 0], bars.close[:-1, :, -1]], axis=0)  # (D, A)
+        self.ref_volume = self._reference_volume()  # (D, A)
+
+        # padded order arrays over all order sets: (K, Nmax)
+        K = len(self.orders)
+        nmax = max(o.n for o in self.orders)
+        self._day = np.empty(K, dtype=np.int64)
+        self._asset = np.zeros((K, nmax), dtype=np.int64)
+        self._side = np.zeros((K, nmax), dtype=np.int8)
+        self._amount = np.zeros((K, nmax))
+        self._mask = np.zeros((K, nmax), dtype=bool)
+        self._cash0 = np.empty(K)
+        for k, o in enumerate(self.orders):
+            try:
+                self._day[k] = bars.date_index([o.date])[0]
+                self._asset[k, : o.n] = bars.symbol_index(o.symbols)
+            except MultiexecError as exc:
+                raise MultiexecError(f"orders on {o.date}: {exc}") from None
+            self._side[k, : o.n] = o.side
+            self._amount[k, : o.n] = o.amount
+            self._mask[k, : o.n] = True
+            self._cash0[k] = o.cash
+        self.max_orders = nmax
+        self._batch: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ set-up helpers
+    def _minute_price(self, bars: MinuteBars) -> np.ndarray:
+        if self.cfg.price == "close":
+            return bars.close
+        if self.cfg.price == "open":
+            return bars.open
+        return (bars.high + bars.low + bars.close) / 3.0
+
+    def _reference_volume(self) -> np.ndarray:
+        daily = self.step_volume.mean(axis=2)  # (D, A) mean step volume of each day
+        D = daily.shape[0]
+        csum = np.concatenate([np.zeros((1, daily.shape[1])), np.cumsum(daily, axis=0)])
+        lo = np.maximum(np.arange(D) - VOLUME_LOOKBACK_DAYS, 0)
+        hi = np.arange(D)
+        n = (hi - lo)[:, None]
+        ref = np.where(n > 0, (csum[hi] - csum[lo]) / np.maximum(n, 1), daily)
+        return np.maximum(ref, 1.0)
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, day_ids: Sequence[int] | np.ndarray | None = None) -> Obs:
+        """Start a batch of days (indices into ``orders``); default: all of them."""
+        ids = np.arange(len(self.orders)) if day_ids is None else np.asarray(day_ids, dtype=np.int64).reshape(-1)
+        if ids.size == 0:
+            raise MultiexecError("reset needs at least one day")
+        if ids.min() < 0 or ids.max() >= len(self.orders):
+            raise MultiexecError(f"day ids must lie in [0, {len(self.orders)}), got {ids.min()}..{ids.max()}")
+        self._batch = ids
+        n = int(self._mask[ids].sum(axis=1).max())
+        self.mask = self._mask[ids, :n]
+        self.side = self._side[ids, :n]
+        self.asset = self._asset[ids, :n]
+        self.amount = self._amount[ids, :n]
+        self.day = self._day[ids]
+        B, T = len(ids), self.n_steps
+        d = self.day[:, None]
+        self.price = self.step_price[d, self.asset]  # (B, N, T)
+        self.volume = self.step_volume[d, self.asset]  # (B, N, T)
+        self.avg_price = self.day_avg_price[d, self.asset]  # (B, N)
+        refp = self.ref_price[d, self.asset]
+        self.price_feat = ((self.price / refp[..., None]) - 1.0) * 100.0
+        self.volume_feat = np.log1p(self.volume / self.ref_volume[d, self.asset][..., None])
+        notional = np.where(self.mask, self.amount * refp, 0.0)
+        buy_notional = np.where(self.side < 0, notional, 0.0).sum(axis=1)
+        self.cash_norm = np.where(buy_notional > 0, buy_notional, notional.sum(axis=1))
+        self.cash_norm = np.maximum(self.cash_norm, 1e-12)
+        self.size_share = notional / np.maximum(notional.sum(axis=1, keepdims=True), 1e-12)
+
+        self.t = 0
+        self.cash = self._cash0[ids].copy()
+        self.remaining = self.mask.astype(np.float64)
+        self.req_hist = np.zeros((B, n, T))
+        self.exec_hist = np.zeros((B, n, T))
+        self.cash_hist = np.zeros((B, T + 1))
+        self.cash_hist[:, 0] = self.cash
+        self.binding_hist = np.zeros((B, T), dtype=bool)
+        self.penalty_hist = np.zeros((B, T), dtype=bool)
+        self._seq = np.zeros((B, n, T, F_SEQ), dtype=np.float32)
+        return self._observe()
+
+    def _observe(self) -> Obs:
+        t, T = self.t, self.n_steps
+        B, n = self.mask.shape
+        now = np.empty((B, n, F_NOW), dtype=np.float32)
+        now[..., 0] = t / T
+        now[..., 1] = (self.cash / self.cash_norm)[:, None]
+        now[..., 2] = self.remaining
+        now[..., 3] = self.side
+        now[..., 4] = self.size_share
+        now[..., 5] = self.binding_hist[:, t - 1][:, None] if t > 0 else 0.0
+        now *= self.mask[..., None]
+        return Obs(
+            t=t, seq=self._seq.copy(), now=now, mask=self.mask, active=self.mask & (self.remaining > 1e-12),
+            side=self.side, asset=self.asset, day=self._batch.copy(), remaining=self.remaining.copy(), n_steps=T,
+        )
+
+    def step(self, actions: np.ndarray) -> tuple[Obs, np.ndarray, np.ndarray, bool, dict]:
+        """Execute step ``t`` for the whole batch.
+
+        ``actions``: (B, N) integer indices into ``actions`` of the config, or floats in [0, 1] taken
+        as fractions of each order's amount (rule-based policies). Returns
+        ``(obs, team_reward (B,), order_reward (B, N), done, info)``.
+        """
+        if self._batch is None:
+            raise MultiexecError("call reset() before step()")
+        if self.t >= self.n_steps:
+            raise MultiexecError("the day is over: call reset()")
+        a = np.asarray(actions)
+        if a.shape != self.mask.shape:
+            raise MultiexecError(f"actions must have shape {self.mask.shape} (days, orders), got {a.shape}")
+        if np.issubdtype(a.dtype, np.integer):
+            if a.size and (a.min() < 0 or a.max() >= self.n_actions):
+                raise MultiexecError(f"action indices must lie in [0, {self.n_actions})")
+            frac = self.actions[a]
+        else:
+            frac = a.astype(np.float64)
+            if not np.isfinite(frac).all() or frac.min(initial=0) < 0 or frac.max(initial=0) > 1:
+                raise MultiexecError("fractional actions must be finite and lie in [0, 1]")
+        t, T = self.t, self.n_steps
+        last = t == T - 1
+        rem = self.remaining
+        req = np.where(self.mask, rem if last else np.minimum(frac, rem), 0.0)
+
+        p = self.price[:, :, t]
+        value = req * self.amount * p
+        is_buy = self.side < 0
+        proceeds = np.where(is_buy, 0.0, value).sum(axis=1)
+        cost = np.where(is_buy, value, 0.0).sum(axis=1)
+        avail = self.cash + proceeds
+        binding = cost > avail * (1 + 1e-12)
+        scale = np.divide(avail, cost, out=np.ones_like(cost), where=binding)
+        executed = np.where(is_buy, req * scale[:, None], req)
+        new_cash = np.where(binding, 0.0, avail - cost)
+        penalty = binding & (self.cash > 0)
+
+        d = self.side.astype(np.float64)
+        order_r = d * executed * (p / self.avg_price - 1.0) - self.cfg.alpha * executed**2
+        order_r = np.where(self.mask, order_r - self.cfg.sigma * penalty[:, None], 0.0)
+        n_valid = self.mask.sum(axis=1)
+        team_r = order_r.sum(axis=1) / np.maximum(n_valid, 1)
+
+        self.remaining = np.where(self.mask, np.maximum(rem - executed, 0.0), 0.0)
+        self.remaining[self.remaining < 1e-12] = 0.0
+        self.req_hist[:, :, t] = req
+        self.exec_hist[:, :, t] = executed
+        self.cash = new_cash
+        self.cash_hist[:, t + 1] = new_cash
+        self.binding_hist[:, t] = binding
+        self.penalty_hist[:, t] = penalty
+
+        row = self._seq[:, :, t]
+        row[..., 0] = (t + 1) / T
+        row[..., 1] = self.price_feat[:, :, t]
+        row[..., 2] = self.volume_feat[:, :, t]
+        row[..., 3] = req
+        row[..., 4] = executed
+        row[..., 5] = (new_cash / self.cash_norm)[:, None]
+        row[..., 6] = binding[:, None]
+        row[..., 7] = 1.0
+        row *= self.mask[..., None]
+
+        self.t += 1
+        done = self.t == T
+        info = {"requested": req, "executed": executed, "cash_binding": binding, "cash": new_cash.copy()}
+        return self._observe(), team_r, order_r, done, info
+
+    # ------------------------------------------------------------------ results
+    def results(self) -> pd.DataFrame:
+        """Per-order results of the finished batch (one row per real order)."""
+        if self._batch is None or self.t < self.n_steps:
+            raise MultiexecError("results() needs a finished episode")
+        filled = self.exec_hist.sum(axis=2)  # fraction of M
+        shares = filled * self.amount
+        paid = (self.exec_hist * self.amount[..., None] * self.price).sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            aep = np.where(shares > 0, paid / np.maximum(shares, 1e-300), np.nan)
+        eg = self.side * (aep - self.avg_price) / self.avg_price * 1e4
+        toc = self.binding_hist.mean(axis=1)
+        b_idx, i_idx = np.nonzero(self.mask)
+        rows = {
+            "day_id": self._batch[b_idx],
+            "date": self.bars.dates[self.day[b_idx]],
+            "symbol": np.asarray(self.bars.symbols)[self.asset[b_idx, i_idx]],
+            "side": np.where(self.side[b_idx, i_idx] > 0, "sell", "buy"),
+            "amount": self.amount[b_idx, i_idx],
+            "filled": shares[b_idx, i_idx],
+            "unfilled": (self.amount * (1 - filled))[b_idx, i_idx].clip(min=0),
+            "fill_rate": filled[b_idx, i_idx],
+            "avg_exec_price": aep[b_idx, i_idx],
+            "avg_market_price": self.avg_price[b_idx, i_idx],
+            "eg_bps": eg[b_idx, i_idx],
+            "notional": (shares * np.nan_to_num(aep))[b_idx, i_idx],
+            "day_toc": toc[b_idx],
+        }
+        return pd.DataFrame(rows)
+
+    def day_results(self) -> pd.DataFrame:
+        """Per-day results of the finished batch: cash path, TOC, team reward pieces."""
+        if self._batch is None or self.t < self.n_steps:
+            raise MultiexecError("day_results() needs a finished episode")
+        out = pd.DataFrame(
+            {
+                "day_id": self._batch,
+                "date": self.bars.dates[self.day],
+                "n_orders": self.mask.sum(axis=1),
+                "cash0": self.cash_hist[:, 0],
+                "cash_end": self.cash_hist[:, -1],
+                "toc": self.binding_hist.mean(axis=1),
+                "steps_binding": self.binding_hist.sum(axis=1),
+            }
+        )
+        return out
+
+    def profiles(self) -> dict[str, np.ndarray]:
+        """Per-step requested and executed fractions of the finished batch, by side: arrays (B, N, T)."""
+        return {
+            "requested": self.req_hist.copy(),
+            "executed": self.exec_hist.copy(),
+            "side": self.side.copy(),
+            "mask": self.mask.copy(),
+            "price_dev": (self.price / self.avg_price[..., None] - 1.0),
+        }

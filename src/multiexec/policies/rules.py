@@ -1,0 +1,113 @@
+"""Rule-based execution baselines: TWAP, VWAP and Almgren–Chriss.
+
+Each policy outputs, at step ``t``, the fraction of the order's *original* amount to trade, as
+``remaining * w_t / sum_{s >= t} w_s`` for a per-step weight schedule ``w``. With no cash limit this
+executes exactly the schedule; after a cash-limited step the shortfall is spread over the
+steps left. Everything a policy estimates comes from the training days only (no look-ahead).
+
+- TWAP: ``w_t`` = step length (equal steps: ``1/T`` each).
+- VWAP: ``w_t`` = the asset's mean share of daily volume in step ``t`` over the training days.
+- AC: Almgren–Chriss with risk aversion (closed form in ``multiexec.game.theory``), per asset,
+  in relative units: position = fraction of the order, price = relative to the day's price,
+  ``sigma`` = the asset's per-step volatility of log prices on training days, temporary impact
+  ``eta`` (relative price change per fraction-of-order traded per step), no permanent impact.
+  ``risk_aversion = 0`` gives TWAP.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from multiexec.data.bars import MinuteBars
+from multiexec.errors import MultiexecError
+from multiexec.execution.env import ExecConfig, Obs, step_edges
+
+RULES = ("twap", "vwap", "ac")
+
+
+class ACParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    risk_aversion: float = Field(1.0, ge=0, description="lambda, in relative-price units")
+    eta: float = Field(1e-3, gt=0, description="temporary impact per fraction of the order per step")
+
+
+class ScheduleRule:
+    """A rule that follows a per-asset weight schedule ``weights`` of shape (A, T)."""
+
+    def __init__(self, name: str, weights: np.ndarray):
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 2 or (w < 0).any() or not np.isfinite(w).all():
+            raise MultiexecError(f"{name}: schedule weights must be a finite non-negative (assets, steps) array")
+        self.name = name
+        self.weights = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+        # tail sums: sum_{s >= t} w_s
+        self.tail = np.cumsum(self.weights[:, ::-1], axis=1)[:, ::-1]
+
+    def act(self, obs: Obs) -> np.ndarray:
+        t = obs.t
+        w = self.weights[obs.asset, t]
+        tail = self.tail[obs.asset, t]
+        frac = np.where(tail > 0, obs.remaining * w / np.maximum(tail, 1e-300), obs.remaining)
+        return np.clip(np.where(obs.mask, frac, 0.0), 0.0, 1.0)
+
+
+def _step_lengths(bars: MinuteBars, cfg: ExecConfig) -> np.ndarray:
+    return np.diff(step_edges(bars.n_minutes, cfg.step_minutes)).astype(np.float64)
+
+
+def twap(bars: MinuteBars, cfg: ExecConfig) -> ScheduleRule:
+    return ScheduleRule("twap", np.tile(_step_lengths(bars, cfg), (bars.n_assets, 1)))
+
+
+def vwap(bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig) -> ScheduleRule:
+    train_days = _check_train(train_days, bars)
+    edges = step_edges(bars.n_minutes, cfg.step_minutes)
+    vol = np.add.reduceat(bars.volume[train_days], edges[:-1], axis=2)  # (d, A, T)
+    share = vol / np.maximum(vol.sum(axis=2, keepdims=True), 1e-300)
+    return ScheduleRule("vwap", share.mean(axis=0))
+
+
+def step_volatility(bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig) -> np.ndarray:
+    """(A,) std of step-to-step log changes of the step-end close on training days."""
+    train_days = _check_train(train_days, bars)
+    edges = step_edges(bars.n_minutes, cfg.step_minutes)
+    ends = bars.close[train_days][:, :, edges[1:] - 1]  # (d, A, T)
+    starts = bars.open[train_days][:, :, :1]
+    path = np.log(np.concatenate([starts, ends], axis=2))
+    return np.diff(path, axis=2).std(axis=(0, 2))
+
+
+def ac(bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig, params: ACParams | None = None) -> ScheduleRule:
+    from multiexec.game.theory import ac_trajectory
+
+    params = params or ACParams()
+    sig = step_volatility(bars, train_days, cfg)
+    n_steps = len(step_edges(bars.n_minutes, cfg.step_minutes)) - 1
+    w = np.stack(
+        [
+            ac_trajectory(X=1.0, T_steps=n_steps, tau=1.0, eta=params.eta, gamma=0.0, lam=params.risk_aversion, sigma=s)
+            for s in sig
+        ]
+    )
+    return ScheduleRule("ac", w)
+
+
+def _check_train(train_days: np.ndarray, bars: MinuteBars) -> np.ndarray:
+    idx = np.unique(np.asarray(train_days, dtype=np.int64))
+    if idx.size == 0:
+        raise MultiexecError("this rule needs at least one training day to estimate its parameters")
+    if idx.min() < 0 or idx.max() >= bars.n_days:
+        raise MultiexecError("training day indices out of range of the data")
+    return idx
+
+
+def make_rule_policy(name: str, bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig, **params) -> ScheduleRule:
+    """Build ``twap``, ``vwap`` or ``ac`` from the data's training days (indices into ``bars.dates``)."""
+    if name == "twap":
+        return twap(bars, cfg)
+    if name == "vwap":
+        return vwap(bars, train_days, cfg)
+    if name == "ac":
+        return ac(bars, train_days, cfg, ACParams(**params))
+    raise MultiexecError(f"unknown rule policy {name!r}; choose from {RULES}")
