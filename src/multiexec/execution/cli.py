@@ -15,12 +15,12 @@ DATA_HELP = (
 
 
 def load_data(data: str, seed: int):
-    from multiexec.data.dataset import DataConfig, load_config_file, load_dataset
+    from multiexec.data.dataset import load_config_file, load_dataset, validate_config
 
     if Path(data).suffix.lower() in (".json", ".toml", ".yaml", ".yml"):
         cfg = load_config_file(data)
     else:
-        cfg = DataConfig(source=data, seed=seed)
+        cfg = validate_config({"source": data, "seed": seed})
     return load_dataset(cfg)
 
 
@@ -39,17 +39,22 @@ def make_policy(name: str, dataset, cfg, checkpoint: Path | None = None):
 
 
 def print_table(table) -> None:
+    """Print the metrics table (one row per policy) with the paired test against TWAP."""
     from rich.console import Console
     from rich.table import Table
 
-    cols = ["policy", "EG_bps", "ARR_pct", "POS_pct", "GLR", "TOC_pct", "fill_pct", "n_orders"]
-    extra = [c for c in table.columns if c.endswith("t_pvalue")]
+    cols = {
+        "policy": "policy", "EG_bps": "EG (bp)", "ARR_pct": "ARR (%)", "POS_pct": "POS (%)", "GLR": "GLR",
+        "TOC_pct": "TOC (%)", "fill_pct": "fill (%)", "n_orders": "orders",
+        "vs_twap_mean_diff_bps": "EG-TWAP (bp)", "vs_twap_t_pvalue": "p (t)", "vs_twap_wilcoxon_pvalue": "p (Wilcoxon)",
+    }
+    cols = {k: v for k, v in cols.items() if k in table.columns}
     t = Table(title="execution metrics")
-    for c in cols + extra:
-        t.add_column(c, justify="right")
+    for label in cols.values():
+        t.add_column(label, justify="right")
     for _, row in table.iterrows():
-        t.add_row(*[row[c] if isinstance(row[c], str) else f"{row[c]:.4g}" for c in cols + extra])
-    Console().print(t)
+        t.add_row(*[row[c] if isinstance(row[c], str) else f"{row[c]:.3g}" for c in cols])
+    Console(width=160).print(t)
 
 
 def evaluate(
