@@ -201,6 +201,12 @@ class MultiOrderEnv:
         self.cash_norm = np.maximum(self.cash_norm, 1e-12)
         self.size_share = notional / np.maximum(notional.sum(axis=1, keepdims=True), 1e-12)
 
+        self._maskf = self.mask.astype(np.float64)
+        self._buyf = ((self.side < 0) & self.mask).astype(np.float64)
+        self._sidef = self.side.astype(np.float64)
+        self._inv_avg = 1.0 / self.avg_price
+        self._inv_n = 1.0 / np.maximum(self.mask.sum(axis=1), 1)
+
         self.t = 0
         self.cash = self._cash0[ids].copy()
         self.remaining = self.mask.astype(np.float64)
@@ -252,30 +258,28 @@ class MultiOrderEnv:
             if not np.isfinite(frac).all() or frac.min(initial=0) < 0 or frac.max(initial=0) > 1:
                 raise MultiexecError("fractional actions must be finite and lie in [0, 1]")
         t, T = self.t, self.n_steps
-        last = t == T - 1
-        rem = self.remaining
-        req = np.where(self.mask, rem if last else np.minimum(frac, rem), 0.0)
+        rem = self.remaining  # 0 on padding, so padded orders trade nothing
+        req = rem.copy() if t == T - 1 else np.minimum(frac, rem)
 
         p = self.price[:, :, t]
         value = req * self.amount * p
-        is_buy = self.side < 0
-        proceeds = np.where(is_buy, 0.0, value).sum(axis=1)
-        cost = np.where(is_buy, value, 0.0).sum(axis=1)
+        buy_value = value * self._buyf
+        cost = buy_value.sum(axis=1)
+        proceeds = value.sum(axis=1) - cost
         avail = self.cash + proceeds
         binding = cost > avail * (1 + 1e-12)
         scale = np.divide(avail, cost, out=np.ones_like(cost), where=binding)
-        executed = np.where(is_buy, req * scale[:, None], req)
+        executed = req * (1.0 + self._buyf * (scale[:, None] - 1.0))
         new_cash = np.where(binding, 0.0, avail - cost)
         penalty = binding & (self.cash > 0)
 
-        d = self.side.astype(np.float64)
-        order_r = d * executed * (p / self.avg_price - 1.0) - self.cfg.alpha * executed**2
-        order_r = np.where(self.mask, order_r - self.cfg.sigma * penalty[:, None], 0.0)
-        n_valid = self.mask.sum(axis=1)
-        team_r = order_r.sum(axis=1) / np.maximum(n_valid, 1)
+        order_r = executed * (self._sidef * (p * self._inv_avg - 1.0) - self.cfg.alpha * executed)
+        order_r -= (self.cfg.sigma * penalty)[:, None] * self._maskf
+        team_r = order_r.sum(axis=1) * self._inv_n
 
-        self.remaining = np.where(self.mask, np.maximum(rem - executed, 0.0), 0.0)
-        self.remaining[self.remaining < 1e-12] = 0.0
+        remaining = rem - executed
+        remaining[remaining < 1e-12] = 0.0
+        self.remaining = remaining
         self.req_hist[:, :, t] = req
         self.exec_hist[:, :, t] = executed
         self.cash = new_cash
@@ -292,7 +296,7 @@ class MultiOrderEnv:
         row[..., 5] = (new_cash / self.cash_norm)[:, None]
         row[..., 6] = binding[:, None]
         row[..., 7] = 1.0
-        row *= self.mask[..., None]
+        row *= self._maskf[..., None]
 
         self.t += 1
         done = self.t == T
