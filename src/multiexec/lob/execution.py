@@ -1,0 +1,176 @@
+"""Execution agents that trade in a simulated market from Python: TWAP, POV and the INTAGS experimental agent.
+
+Each agent is an external agent of a :class:`~multiexec.lob.sim.Simulation` (its messages go through the kernel
+with the agent's latency). :func:`run_execution` advances the market from one agent decision to the next.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from multiexec.errors import MultiexecError
+from multiexec.lob import engine as E
+from multiexec.lob import rng as R
+from multiexec.lob.sim import Simulation
+
+
+@dataclass
+class ExecutionAgent:
+    """A parent order: ``quantity`` shares in direction ``side`` (+1 buy / -1 sell) between ``start_ns`` and
+    ``end_ns``, deciding every ``freq_s`` seconds. ``name`` is the external agent's name in the simulation."""
+
+    name: str
+    side: int
+    quantity: int
+    start_ns: int
+    end_ns: int
+    freq_s: float = 60.0
+    agent_id: int = -1
+    next_ns: int = 0
+
+    def __post_init__(self) -> None:
+        if self.side not in (1, -1):
+            raise MultiexecError(f"{self.name}: side must be +1 or -1, got {self.side}")
+        if self.quantity <= 0 or self.end_ns <= self.start_ns or self.freq_s <= 0:
+            raise MultiexecError(f"{self.name}: need quantity > 0, end after start and freq_s > 0")
+        self.next_ns = self.start_ns
+
+    def executed(self, sim: Simulation) -> int:
+        return max(0, self.side * sim.position(self.agent_id)[0])
+
+    def remaining(self, sim: Simulation) -> int:
+        return max(0, self.quantity - self.executed(sim))
+
+    def act(self, sim: Simulation) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def wake(self, sim: Simulation) -> None:
+        self.act(sim)
+        self.next_ns += int(self.freq_s * 1e9)
+
+
+@dataclass
+class TWAPAgent(ExecutionAgent):
+    """Time-weighted average price: after each interval, a market order brings the executed quantity up to the
+    straight-line schedule ``quantity x elapsed / window``."""
+
+    def act(self, sim: Simulation) -> None:
+        n_steps = max(1, math.ceil((self.end_ns - self.start_ns) / (self.freq_s * 1e9)))
+        k = min(n_steps, (sim.now - self.start_ns) // int(self.freq_s * 1e9) + 1)
+        target = int(round(self.quantity * k / n_steps))
+        q = min(target - self.executed(sim), self.remaining(sim))
+        if q > 0:
+            sim.send_market(self.agent_id, self.side, q)
+
+
+@dataclass
+class POVAgent(ExecutionAgent):
+    """Percentage of volume: every interval, a market order for ``pov`` x the volume others traded since the
+    last decision (ABIDES' POVExecutionAgent), never more than what remains."""
+
+    pov: float = 0.1
+    _last_vol: int = -1
+    _last_own: int = 0
+
+    def act(self, sim: Simulation) -> None:
+        s = int(sim.ks.ag_sym[self.agent_id])
+        vol = int(sim.ex.st.symv[s, E.SV_VOLB] + sim.ex.st.symv[s, E.SV_VOLS])
+        own = self.executed(sim)
+        if self._last_vol >= 0:
+            others = (vol - self._last_vol) - (own - self._last_own)
+            q = min(int(round(self.pov * max(0, others))), self.remaining(sim))
+            if q > 0:
+                sim.send_market(self.agent_id, self.side, q)
+        self._last_vol, self._last_own = vol, own
+
+
+def market_state(sim: Simulation, sym: int = 0, depth: int = 5) -> dict[str, float]:
+    """The market features of ABIDES-gym's execution environment now: imbalance over all levels and the first
+    ``depth`` levels (bid share of volume), mid, spread (ticks), direction (mid - last trade, ticks)."""
+    st = sim.ex.st
+    b_all = E.side_total(st, sym, 0, 0)
+    a_all = E.side_total(st, sym, 1, 0)
+    b5 = E.side_total(st, sym, 0, depth)
+    a5 = E.side_total(st, sym, 1, depth)
+    bid, _, ask, _ = sim.l1(sym)
+    last = int(st.symv[sym, E.SV_LAST])
+    if bid > 0 and ask > 0:
+        mid = 0.5 * (bid + ask)
+    elif last > 0:
+        mid = float(last)
+    else:
+        mid = float(max(bid, ask, 1))
+    spread = float(ask - bid) if bid > 0 and ask > 0 else 0.0
+    return {
+        "imbalance_all": b_all / (b_all + a_all) if b_all + a_all else 0.5,
+        "imbalance_5": b5 / (b5 + a5) if b5 + a5 else 0.5,
+        "mid": mid, "spread": spread, "direction": mid - (last if last > 0 else mid),
+        "bid": float(bid), "ask": float(ask),
+    }
+
+
+@dataclass
+class IntagsAgent(ExecutionAgent):
+    """The experimental agent of INTAGS (Appendix D.1): acquire (or sell) ``quantity`` shares in fixed child
+    orders of ``child_size``; every step it places a market order with probability ``e(s)`` and otherwise a
+    limit order at the near touch, until the parent order is filled ("aggressive": it never holds while
+    shares remain). The propensity is a logistic function of the market state (imbalance at 5 levels, spread
+    in ticks), clipped to ``clip``, so that the causal effect of a market order can be estimated by inverse
+    propensity weighting; the weights are our assumption (the paper does not give them). Each decision is
+    recorded in ``log`` (state, propensity, action, mid before, mid after one step).
+    """
+
+    child_size: int = 10
+    weights: tuple[float, float, float] = (-0.5, 2.0, 0.3)  # intercept, (imbalance_5 - 0.5), spread
+    clip: tuple[float, float] = (0.05, 0.95)
+    seed: int = 0
+    log: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._rng = R.seed_streams(int(self.seed), np.array([7], np.int64))
+
+    def propensity(self, state: dict[str, float]) -> float:
+        w0, w1, w2 = self.weights
+        z = w0 + w1 * (state["imbalance_5"] - 0.5) * (self.side) + w2 * state["spread"]
+        return float(min(self.clip[1], max(self.clip[0], 1.0 / (1.0 + math.exp(-z)))))
+
+    def act(self, sim: Simulation) -> None:
+        s = int(sim.ks.ag_sym[self.agent_id])
+        state = market_state(sim, s)
+        if self.log:
+            self.log[-1]["mid_after"] = state["mid"]
+        if self.remaining(sim) <= 0:
+            return
+        e = self.propensity(state)
+        action = 0 if R.uniform(self._rng, 0) < e else 1
+        q = min(self.child_size, self.remaining(sim))
+        sim.send_cancel_all(self.agent_id)
+        if action == 0:
+            sim.send_market(self.agent_id, self.side, q)
+        else:
+            near = state["bid"] if self.side > 0 else state["ask"]
+            if near <= 0:
+                near = state["mid"]
+            sim.send_limit(self.agent_id, self.side, int(near), q)
+        self.log.append({"time_ns": sim.now, **state, "propensity": e, "action": action, "mid_after": np.nan})
+
+
+def run_execution(sim: Simulation, agents: list[ExecutionAgent], until_ns: int | None = None) -> None:
+    """Run the market with ``agents`` acting at their decision times until ``until_ns`` (default: close)."""
+    until = sim.close_ns if until_ns is None else until_ns
+    for ag in agents:
+        ag.agent_id = sim.agent(ag.name)
+    while True:
+        live = [ag for ag in agents if ag.next_ns <= min(ag.end_ns, until)]
+        if not live:
+            break
+        nxt = min(ag.next_ns for ag in live)
+        sim.run_until(nxt)
+        for ag in live:
+            if ag.next_ns == nxt:
+                ag.wake(sim)
+    sim.run_until(until)

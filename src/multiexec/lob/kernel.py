@@ -1,0 +1,603 @@
+"""Discrete-event kernel with the background agents, compiled with numba.
+
+Events live in a binary heap ordered by (time, sequence number), so equal times keep their sending order and a
+run is reproducible event for event. Event kinds:
+
+* ``WAKE``: an agent acts. The event time is when the agent's market-data query reaches the exchange (it sees
+  the book then); the orders it sends arrive ``2 x latency`` later (the reply's trip back and the order's trip
+  out), so every agent trades on information one round trip old, as in ABIDES.
+* ``LIMIT``, ``MARKET``, ``CANCEL``, ``CANCEL_ALL``, ``MODIFY``: a message reaching the exchange.
+* ``REQUOTE``: a market maker's reaction to a book-imbalance alert (its subscription), like a wake-up that does
+  not schedule the next one.
+
+Latency (per message batch): ``min_latency[agent] + jitter`` with ABIDES' cubic jitter
+``a / x**3 * min_latency / unit`` (``x`` uniform on ``[clip, 1]``), drawn from the agent's own generator.
+Every agent, the fundamental of every symbol, has its own xoshiro256** stream from the master seed
+(:mod:`multiexec.lob.rng`).
+
+Agents (parameters in ``fp`` / state in ``fs`` rows, column constants below):
+
+* noise (ABIDES NoiseAgent): wakes once at a uniform time, sends one limit order in a random direction at the
+  opposite best price (a marketable order); size from the order-size model.
+* value (ABIDES ValueAgent): Poisson wake-ups; cancels its open orders; observes the fundamental with noise of
+  variance ``sigma_n``; Bayesian (Kalman) update of its estimate; projects it to the close with mean
+  reversion; buys if the projection is above the mid, sells otherwise; with probability ``percent_aggr`` at the
+  opposite best price, else passively up to ``depth_spread x spread`` away from it.
+* momentum (ABIDES MomentumAgent): Poisson wake-ups; records the mid; buys at the ask when the short moving
+  average is at least the long one, sells at the bid otherwise.
+* adaptive market maker (ABIDES AdaptiveMarketMakerAgent): Poisson wake-ups; spread estimate by EWMA
+  (``spread_alpha``); a ladder of ``num_ticks`` orders per side, ``level_spacing x spread`` ticks apart, around
+  the mid skewed by the recent trade imbalance, moved by diff-and-replace (only changed levels are modified);
+  size per level ``pov x`` volume since its last wake-up; re-quotes
+  when top-of-book imbalance crosses ``min_imbalance`` (at most once per ``requote_cooldown``: without it the
+  re-quotes, which move the top of the book, feed back into new alerts).
+* external: controlled from Python (execution agents, the gym environment); their messages enter through
+  :func:`push_message`.
+
+Intraday profile: value agents' arrival rate, noise agents' wake-up density and the fundamental's diffusion
+variance are scaled by a U-shaped multiplier ``1 + A (exp(-(t - open)/tau) + exp(-(close - t)/tau))``
+(``A = 0``: flat, as ABIDES).
+
+The fundamental (one per symbol) is an Ornstein-Uhlenbeck process with Poisson jumps, advanced lazily when
+observed (ABIDES' sparse mean-reverting oracle) with the correct step: the *standard deviation*
+``sigma * sqrt((1 - exp(-2 kappa dt)) / (2 kappa))`` (ABIDES passes the variance there; issue
+jpmorganchase/abides-jpmc-public#10).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numba as nb
+import numpy as np
+
+from multiexec.lob import engine as E
+from multiexec.lob import rng as R
+
+# agent types
+NOISE, VALUE, MOMENTUM, MM, EXTERNAL = 0, 1, 2, 3, 4
+TYPE_NAMES = ("noise", "value", "momentum", "market_maker", "external")
+
+# event kinds
+WAKE, LIMIT, MARKET, CANCEL, CANCEL_ALL, MODIFY, REQUOTE = 0, 1, 2, 3, 4, 5, 6
+# heap row columns
+H_TIME, H_SEQ, H_KIND, H_AGENT, H_SYM, H_SIDE, H_PX, H_QTY, H_OID = range(9)
+HCOLS = 9
+
+# fp / fs columns
+N_WAKE, N_SIZE = 0, 1
+V_RBAR, V_KAPPA, V_SIGN, V_SIGS, V_LAMBDA, V_AGGR, V_DEPTH, V_SIZE = 0, 1, 2, 3, 4, 5, 6, 7
+V_RT, V_SIGT, V_PREV = 0, 1, 2
+M_WAKE, M_SIZE, M_SHORT, M_LONG = 0, 1, 2, 3
+M_NOBS = 0
+K_POV, K_MIN, K_NT, K_SPACING, K_ALPHA, K_WAKE, K_SKEW, K_BACKSTOP, K_IMB, K_WINDOW, K_COOL = range(11)
+K_MID, K_SPREAD, K_VB, K_VS, K_BUY, K_SELL, K_TVB, K_TVS, K_LASTQ = range(9)
+NFP = 11
+NFS = 9
+# fundamental params / state
+F_RBAR, F_KAPPA, F_SIGMA, F_JRATE, F_JMEAN, F_JSTD, F_UAMP, F_UTAU, F_OPEN, F_CLOSE = range(10)
+NSP = 10
+F_TIME, F_VAL, F_NEXTJ = range(3)
+# kernel meta
+K_NOW, K_NHEAP, K_SEQ, K_NEVENTS, K_OPEN, K_CLOSE, K_NSNAP, K_SNAPNEXT, K_SNAPDT, K_MAXPUSH, K_CDELAY = range(11)
+KMETA = 12
+# latency params (global)
+L_JITTER, L_CLIP, L_UNIT = 0, 1, 2
+
+OK, NEED_EXCHANGE_ROOM, NEED_HEAP_ROOM = 0, 1, 2
+
+KState = namedtuple(
+    "KState",
+    [
+        "heap",  # (H, HCOLS) int64
+        "ag_type", "ag_sym", "ag_lat", "ag_aux",  # (A,)
+        "rng",  # (A, 4) uint64 agent streams
+        "fp", "fs",  # (A, NFP), (A, NFS) float64
+        "hist",  # (n_momentum, long window) float64 mid history
+        "sp", "fstate", "frng",  # (S, NSP), (S, 3) float64; (S, 4) uint64
+        "mm_list",  # (S, max_mm) int64, -1 padded
+        "imb_on",  # (S,) int64
+        "lat",  # (3,) float64 jitter, clip, unit
+        "size_w", "size_v",  # order-size mixture: weights (cumulative) and values (0 = log-normal component)
+        "snap_t", "snap_px", "snap_sz",  # (n_snap,), (n_snap, S, 2, depth)
+        "meta",  # (KMETA,) int64
+    ],
+)
+
+
+# ---------------------------------------------------------------- heap
+
+
+@nb.njit(cache=True)
+def _less(h, i, j):
+    return h[i, H_TIME] < h[j, H_TIME] or (h[i, H_TIME] == h[j, H_TIME] and h[i, H_SEQ] < h[j, H_SEQ])
+
+
+@nb.njit(cache=True)
+def _swap(h, i, j):
+    for c in range(HCOLS):
+        tmp = h[i, c]
+        h[i, c] = h[j, c]
+        h[j, c] = tmp
+
+
+@nb.njit(cache=True)
+def push(h, meta, t, kind, agent, sym, side, px, qty, oid):
+    """Schedule an event (``h`` = the heap, ``meta`` = the kernel meta array)."""
+    n = meta[K_NHEAP]
+    h[n, H_TIME] = t
+    h[n, H_SEQ] = meta[K_SEQ]
+    meta[K_SEQ] += 1
+    h[n, H_KIND] = kind
+    h[n, H_AGENT] = agent
+    h[n, H_SYM] = sym
+    h[n, H_SIDE] = side
+    h[n, H_PX] = px
+    h[n, H_QTY] = qty
+    h[n, H_OID] = oid
+    meta[K_NHEAP] = n + 1
+    i = n
+    while i > 0:
+        p = (i - 1) >> 1
+        if _less(h, i, p):
+            _swap(h, i, p)
+            i = p
+        else:
+            break
+
+
+@nb.njit(cache=True)
+def _pop(h, meta, out):
+    for c in range(HCOLS):
+        out[c] = h[0, c]
+    n = meta[K_NHEAP] - 1
+    meta[K_NHEAP] = n
+    if n > 0:
+        for c in range(HCOLS):
+            h[0, c] = h[n, c]
+        i = 0
+        while True:
+            l_ = 2 * i + 1
+            if l_ >= n:
+                break
+            m = l_
+            if l_ + 1 < n and _less(h, l_ + 1, l_):
+                m = l_ + 1
+            if _less(h, m, i):
+                _swap(h, i, m)
+                i = m
+            else:
+                break
+
+
+@nb.njit(cache=True)
+def push_wakes(ks, first_wake):
+    """Schedule each agent's first wake-up (agents with a negative time get none), in agent order."""
+    for a in range(first_wake.shape[0]):
+        if first_wake[a] >= 0:
+            push(ks.heap, ks.meta, first_wake[a], WAKE, a, ks.ag_sym[a], 0, 0, 0, -1)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@nb.njit(cache=True)
+def _latency(ag_lat, rng, lat, a):
+    base = float(ag_lat[a])
+    jit = lat[L_JITTER]
+    if jit <= 0.0:
+        return ag_lat[a]
+    clip = lat[L_CLIP]
+    x = clip + (1.0 - clip) * R.uniform(rng, a)
+    return int(base + jit / (x * x * x) * base / lat[L_UNIT])
+
+
+@nb.njit(cache=True)
+def latency(ks, a):
+    """One-way latency (ns) of a message batch of agent ``a``: minimum plus ABIDES' cubic jitter."""
+    return _latency(ks.ag_lat, ks.rng, ks.lat, a)
+
+
+@nb.njit(cache=True)
+def _order_size(rng, size_w, size_v, a):
+    """ABIDES' order-size model: a mixture of a log-normal (mu 2.9, sigma 1.2) and round lots."""
+    u = R.uniform(rng, a)
+    k = 0
+    while k < size_w.shape[0] - 1 and u > size_w[k]:
+        k += 1
+    v = size_v[k]
+    if v > 0:
+        return int(v)
+    return int(round(math.exp(2.9 + 1.2 * R.normal(rng, a))))
+
+
+@nb.njit(cache=True)
+def push_message(ks, a, t_send, kind, sym, side, px, qty, oid):
+    """Send one message from agent ``a`` at ``t_send``; it reaches the exchange after the agent's latency."""
+    push(ks.heap, ks.meta, t_send + latency(ks, a), kind, a, sym, side, px, qty, oid)
+
+
+@nb.njit(cache=True)
+def intraday(sp, s, t):
+    """Intraday activity multiplier ``1 + A (exp(-(t - open)/tau) + exp(-(close - t)/tau))`` (U-shaped)."""
+    amp = sp[s, F_UAMP]
+    if amp <= 0.0:
+        return 1.0
+    tau = sp[s, F_UTAU]
+    x = max(0.0, t - sp[s, F_OPEN])
+    y = max(0.0, sp[s, F_CLOSE] - t)
+    return 1.0 + amp * (math.exp(-x / tau) + math.exp(-y / tau))
+
+
+@nb.njit(cache=True)
+def observe_fundamental(ks, s, t):
+    """Advance symbol ``s``'s fundamental to time ``t`` (OU steps between Poisson jumps) and return it."""
+    return _fundamental(ks.sp, ks.fstate, ks.frng, s, t)
+
+
+@nb.njit(cache=True)
+def _fundamental(sp, fs, frng, s, t):
+    if t <= fs[s, F_TIME]:
+        return fs[s, F_VAL]
+    mu = sp[s, F_RBAR]
+    kap = sp[s, F_KAPPA]
+    sig = sp[s, F_SIGMA]
+    while True:
+        tj = fs[s, F_NEXTJ]
+        tt = min(t, tj)
+        d = tt - fs[s, F_TIME]
+        if d > 0:
+            if kap > 0:
+                decay = math.exp(-kap * d)
+                sd = sig * math.sqrt((1.0 - decay * decay) / (2.0 * kap))
+            else:
+                decay = 1.0
+                sd = sig * math.sqrt(d)
+            sd *= math.sqrt(intraday(sp, s, fs[s, F_TIME] + 0.5 * d))
+            v = mu + (fs[s, F_VAL] - mu) * decay + sd * R.normal(frng, s)
+            fs[s, F_VAL] = max(1.0, v)
+            fs[s, F_TIME] = tt
+        if tj <= t:
+            jump = sp[s, F_JMEAN] + sp[s, F_JSTD] * R.normal(frng, s)
+            if R.uniform(frng, s) < 0.5:
+                jump = -jump
+            fs[s, F_VAL] = max(1.0, fs[s, F_VAL] + jump)
+            rate = sp[s, F_JRATE]
+            fs[s, F_NEXTJ] = tj + R.exponential(frng, s, 1.0 / rate) if rate > 0 else 1e30
+        else:
+            break
+    return fs[s, F_VAL]
+
+
+@nb.njit(cache=True)
+def _bbo(symv, s):
+    b = symv[s, E.SV_BID]
+    a = symv[s, E.SV_ASK]
+    base = symv[s, E.SV_BASE]
+    return (b + base if b >= 0 else -1), (a + base if a >= 0 else -1)
+
+
+# ---------------------------------------------------------------- agents
+
+
+@nb.njit(cache=True)
+def _noise(ks, ex, a, t):
+    s = ks.ag_sym[a]
+    bid, ask = _bbo(ex.symv, s)
+    side = 1 if R.uniform(ks.rng, a) < 0.5 else -1
+    q = int(ks.fp[a, N_SIZE]) if ks.fp[a, N_SIZE] > 0 else _order_size(ks.rng, ks.size_w, ks.size_v, a)
+    if q <= 0:
+        return
+    t_arr = t + ks.meta[K_CDELAY] + 2 * _latency(ks.ag_lat, ks.rng, ks.lat, a)
+    if side > 0 and ask > 0:
+        push(ks.heap, ks.meta, t_arr, LIMIT, a, s, 1, ask, q, -1)
+    elif side < 0 and bid > 0:
+        push(ks.heap, ks.meta, t_arr, LIMIT, a, s, -1, bid, q, -1)
+
+
+@nb.njit(cache=True)
+def _value(ks, ex, a, t):
+    s = ks.ag_sym[a]
+    fp = ks.fp
+    fs = ks.fs
+    t_arr = t + ks.meta[K_CDELAY] + 2 * _latency(ks.ag_lat, ks.rng, ks.lat, a)
+    # ABIDES: cancel all open orders at every wake-up
+    if ex.agv[a, E.AG_HEAD] >= 0:
+        push(ks.heap, ks.meta, t_arr, CANCEL_ALL, a, s, 0, 0, 0, -1)
+    # noisy observation of the fundamental (sigma_n is a variance)
+    r = _fundamental(ks.sp, ks.fstate, ks.frng, s, t)
+    obs = round(r + math.sqrt(fp[a, V_SIGN]) * R.normal(ks.rng, a))
+    kap = fp[a, V_KAPPA]
+    prev = fs[a, V_PREV] if fs[a, V_PREV] >= 0 else float(ks.meta[K_OPEN])
+    delta = max(0.0, t - prev)
+    dec = math.exp(delta * math.log1p(-kap)) if kap > 0 else 1.0
+    r_tp = (1.0 - dec) * fp[a, V_RBAR] + dec * fs[a, V_RT]
+    if kap > 0:
+        sig_tp = dec * dec * fs[a, V_SIGT] + (1.0 - dec * dec) / (1.0 - (1.0 - kap) ** 2) * fp[a, V_SIGS]
+    else:
+        sig_tp = fs[a, V_SIGT] + delta * fp[a, V_SIGS]
+    sn = fp[a, V_SIGN]
+    fs[a, V_RT] = (sn * r_tp + sig_tp * obs) / (sn + sig_tp)
+    fs[a, V_SIGT] = sn * sig_tp / (sn + sig_tp)
+    fs[a, V_PREV] = t
+    rest = max(0.0, ks.meta[K_CLOSE] - t)
+    dec = math.exp(rest * math.log1p(-kap)) if kap > 0 else 1.0
+    r_T = round((1.0 - dec) * fp[a, V_RBAR] + dec * fs[a, V_RT])
+
+    bid, ask = _bbo(ex.symv, s)
+    if bid > 0 and ask > 0:
+        mid = (bid + ask) // 2
+        spread = ask - bid
+        if R.uniform(ks.rng, a) < fp[a, V_AGGR]:
+            adj = 0
+        else:
+            hi = int(fp[a, V_DEPTH] * spread)
+            adj = R.randint(ks.rng, a, 0, hi) if hi > 0 else 0
+        if r_T < mid:
+            side = -1
+            px = bid + adj
+        else:
+            side = 1
+            px = max(1, ask - adj)
+    else:
+        side = 1 if R.uniform(ks.rng, a) < 0.5 else -1
+        px = int(r_T)
+    q = int(fp[a, V_SIZE]) if fp[a, V_SIZE] > 0 else _order_size(ks.rng, ks.size_w, ks.size_v, a)
+    if q > 0:
+        push(ks.heap, ks.meta, t_arr, LIMIT, a, s, side, px, q, -1)
+    nxt = t + int(R.exponential(ks.rng, a, 1.0 / (fp[a, V_LAMBDA] * intraday(ks.sp, s, t))))
+    push(ks.heap, ks.meta, nxt, WAKE, a, s, 0, 0, 0, -1)
+
+
+@nb.njit(cache=True)
+def _momentum(ks, ex, a, t):
+    s = ks.ag_sym[a]
+    fp = ks.fp
+    bid, ask = _bbo(ex.symv, s)
+    if bid > 0 and ask > 0:
+        h = ks.hist[ks.ag_aux[a]]
+        L = h.shape[0]
+        n = int(ks.fs[a, M_NOBS])
+        h[n % L] = (bid + ask) // 2
+        n += 1
+        ks.fs[a, M_NOBS] = n
+        ns = int(fp[a, M_SHORT])
+        nl = int(fp[a, M_LONG])
+        if n >= nl:
+            ss = 0.0
+            sl = 0.0
+            for j in range(nl):
+                v = h[(n - 1 - j) % L]
+                sl += v
+                if j < ns:
+                    ss += v
+            q = int(fp[a, M_SIZE]) if fp[a, M_SIZE] > 0 else _order_size(ks.rng, ks.size_w, ks.size_v, a)
+            if q > 0:
+                t_arr = t + ks.meta[K_CDELAY] + 2 * _latency(ks.ag_lat, ks.rng, ks.lat, a)
+                if round(ss / ns) >= round(sl / nl):
+                    push(ks.heap, ks.meta, t_arr, LIMIT, a, s, 1, ask, q, -1)
+                else:
+                    push(ks.heap, ks.meta, t_arr, LIMIT, a, s, -1, bid, q, -1)
+    nxt = t + int(R.exponential(ks.rng, a, fp[a, M_WAKE]))
+    push(ks.heap, ks.meta, nxt, WAKE, a, s, 0, 0, 0, -1)
+
+
+@nb.njit(cache=True)
+def _mm_quote(ks, ex, a, t):
+    """Move the ladder to the (skewed) last mid: the agent's resting orders of each side, sorted by price, are
+    paired with the desired levels in order; identical pairs are left alone (no message), others are modified,
+    surplus orders cancelled and missing levels added (ABIDES' diff-and-replace)."""
+    s = ks.ag_sym[a]
+    fp = ks.fp
+    fs = ks.fs
+    mid = fs[a, K_MID]
+    if mid <= 0:
+        return
+    tvb = fs[a, K_TVB]
+    tvs = fs[a, K_TVS]
+    mid_point = mid
+    if fp[a, K_SKEW] != 0 and tvb + tvs > 0:
+        imb = 2.0 * tvb / (tvb + tvs) - 1.0
+        mid_point = int(mid + imb * fp[a, K_SKEW])
+    window = fp[a, K_WINDOW] if fp[a, K_WINDOW] > 0 else fs[a, K_SPREAD]
+    step = max(1, int(round(fp[a, K_SPACING] * window))) if fp[a, K_WINDOW] <= 0 else max(1, int(fp[a, K_SPACING]))
+    hb = int(mid_point) - int(math.floor(0.5 * window))
+    la = int(mid_point) + int(math.ceil(0.5 * window))
+    if la <= hb:
+        la = hb + 1
+    nt = int(fp[a, K_NT])
+    fs[a, K_LASTQ] = t
+    t_arr = t + ks.meta[K_CDELAY] + 2 * _latency(ks.ag_lat, ks.rng, ks.lat, a)
+    back = int(fp[a, K_BACKSTOP])
+    # desired ladder, ascending prices per side
+    d_px = np.empty((2, nt), np.int64)
+    d_q = np.empty((2, nt), np.int64)
+    nd0 = 0
+    for j in range(nt - 1, -1, -1):
+        pb = hb - j * step
+        if pb >= 1:
+            d_px[0, nd0] = pb
+            d_q[0, nd0] = back if (back > 0 and j == nt - 1) else int(fs[a, K_BUY])
+            nd0 += 1
+    for j in range(nt):
+        d_px[1, j] = la + j * step
+        d_q[1, j] = back if (back > 0 and j == nt - 1) else int(fs[a, K_SELL])
+    nd = (nd0, nt)
+    # the agent's resting orders
+    pool = ex.pool
+    n_own = 0
+    slot = ex.agv[a, E.AG_HEAD]
+    while slot >= 0:
+        n_own += 1
+        slot = pool[slot, E.O_ANEXT]
+    e_px = np.empty((2, n_own), np.int64)
+    e_q = np.empty((2, n_own), np.int64)
+    e_id = np.empty((2, n_own), np.int64)
+    ne = np.zeros(2, np.int64)
+    slot = ex.agv[a, E.AG_HEAD]
+    while slot >= 0:
+        k = 0 if pool[slot, E.O_SIDE] > 0 else 1
+        e_px[k, ne[k]] = pool[slot, E.O_PX]
+        e_q[k, ne[k]] = pool[slot, E.O_QTY]
+        e_id[k, ne[k]] = (pool[slot, E.O_GEN] << 32) | slot
+        ne[k] += 1
+        slot = pool[slot, E.O_ANEXT]
+    h = ks.heap
+    meta = ks.meta
+    for k in range(2):
+        side = 1 if k == 0 else -1
+        order = np.argsort(e_px[k, :ne[k]], kind="mergesort")
+        common = min(ne[k], nd[k])
+        for i in range(common):
+            o = order[i]
+            if e_px[k, o] == d_px[k, i] and e_q[k, o] == d_q[k, i]:
+                continue
+            push(h, meta, t_arr, MODIFY, a, s, side, d_px[k, i], d_q[k, i], e_id[k, o])
+        for i in range(common, ne[k]):
+            push(h, meta, t_arr, CANCEL, a, s, side, 0, 0, e_id[k, order[i]])
+        for i in range(common, nd[k]):
+            push(h, meta, t_arr, LIMIT, a, s, side, d_px[k, i], d_q[k, i], -1)
+
+
+@nb.njit(cache=True)
+def _mm_wake(ks, ex, a, t):
+    s = ks.ag_sym[a]
+    fp = ks.fp
+    fs = ks.fs
+    bid, ask = _bbo(ex.symv, s)
+    if bid > 0 and ask > 0:
+        fs[a, K_MID] = (bid + ask) // 2
+        if fp[a, K_WINDOW] <= 0:
+            al = fp[a, K_ALPHA]
+            fs[a, K_SPREAD] = al * (ask - bid) + (1.0 - al) * fs[a, K_SPREAD]
+    # transacted volume since the last wake-up
+    vb = ex.symv[s, E.SV_VOLB]
+    vs = ex.symv[s, E.SV_VOLS]
+    fs[a, K_TVB] = vb - fs[a, K_VB]
+    fs[a, K_TVS] = vs - fs[a, K_VS]
+    fs[a, K_VB] = vb
+    fs[a, K_VS] = vs
+    q = round(fp[a, K_POV] * (fs[a, K_TVB] + fs[a, K_TVS]))
+    q = max(q, fp[a, K_MIN])
+    fs[a, K_BUY] = q
+    fs[a, K_SELL] = q
+    _mm_quote(ks, ex, a, t)
+    nxt = t + int(R.exponential(ks.rng, a, fp[a, K_WAKE]))
+    push(ks.heap, ks.meta, nxt, WAKE, a, s, 0, 0, 0, -1)
+
+
+@nb.njit(cache=True)
+def _mm_requote(ks, ex, a, t):
+    s = ks.ag_sym[a]
+    bid, ask = _bbo(ex.symv, s)
+    if bid > 0 and ask > 0:
+        ks.fs[a, K_MID] = (bid + ask) // 2
+    _mm_quote(ks, ex, a, t)
+
+
+@nb.njit(cache=True)
+def _alert(ks, s, t):
+    """Book-imbalance alert: each market maker of symbol ``s`` re-quotes (at most once per cooldown)."""
+    for j in range(ks.mm_list.shape[1]):
+        m = ks.mm_list[s, j]
+        if m < 0:
+            break
+        if t - ks.fs[m, K_LASTQ] >= ks.fp[m, K_COOL]:
+            push(ks.heap, ks.meta, t + latency(ks, m), REQUOTE, m, s, 0, 0, 0, -1)
+
+
+# ---------------------------------------------------------------- snapshots and the loop
+
+
+@nb.njit(cache=True)
+def _snapshot(ks, ex, t):
+    n = ks.meta[K_NSNAP]
+    ks.snap_t[n] = t
+    depth = ks.snap_px.shape[3]
+    for s in range(ex.symv.shape[0]):
+        for k in range(2):
+            E.l2_into(ex, s, depth, ks.snap_px[n, s, k], ks.snap_sz[n, s, k], k)
+    ks.meta[K_NSNAP] = n + 1
+    ks.meta[K_SNAPNEXT] += ks.meta[K_SNAPDT]
+
+
+@nb.njit(cache=True)
+def _take_snapshots(ks, ex, upto):
+    while ks.meta[K_SNAPNEXT] <= upto and ks.meta[K_NSNAP] < ks.snap_t.shape[0]:
+        _snapshot(ks, ex, ks.meta[K_SNAPNEXT])
+
+
+@nb.njit(cache=True)
+def run_until(ks, ex, t_end):
+    """Process events with time <= ``t_end`` (capped at the close). Returns OK, or NEED_EXCHANGE_ROOM /
+    NEED_HEAP_ROOM when arrays must grow first (the caller grows them and calls again: nothing is lost)."""
+    meta = ks.meta
+    heap = ks.heap
+    ag_type = ks.ag_type
+    exmeta = ex.meta
+    trl = ex.trl
+    oll = ex.oll
+    symv = ex.symv
+    lvl = ex.lvl
+    mm_list = ks.mm_list
+    imb_on = ks.imb_on
+    t_end = min(t_end, meta[K_CLOSE])
+    ev = np.empty(HCOLS, np.int64)
+    while meta[K_NHEAP] > 0 and heap[0, H_TIME] <= t_end:
+        if not E.room(exmeta, trl, oll, exmeta[E.M_NREST] + 1):
+            return NEED_EXCHANGE_ROOM
+        if meta[K_NHEAP] + meta[K_MAXPUSH] + exmeta[E.M_NREST] > heap.shape[0]:
+            return NEED_HEAP_ROOM
+        t = heap[0, H_TIME]
+        if meta[K_SNAPNEXT] <= t:
+            _take_snapshots(ks, ex, t)
+        _pop(heap, meta, ev)
+        meta[K_NOW] = t
+        meta[K_NEVENTS] += 1
+        kind = ev[H_KIND]
+        a = ev[H_AGENT]
+        if t < meta[K_OPEN]:
+            continue
+        if kind == WAKE:
+            typ = ag_type[a]
+            if typ == NOISE:
+                _noise(ks, ex, a, t)
+            elif typ == VALUE:
+                _value(ks, ex, a, t)
+            elif typ == MOMENTUM:
+                _momentum(ks, ex, a, t)
+            elif typ == MM:
+                _mm_wake(ks, ex, a, t)
+            continue
+        if kind == REQUOTE:
+            _mm_requote(ks, ex, a, t)
+            continue
+        s = ev[H_SYM]
+        if kind == LIMIT:
+            E.limit_order(ex, t, s, a, ev[H_SIDE], ev[H_PX], ev[H_QTY])
+        elif kind == MARKET:
+            E.market_order(ex, t, s, a, ev[H_SIDE], ev[H_QTY])
+        elif kind == CANCEL:
+            E.cancel_order(ex, t, ev[H_OID], ev[H_QTY], a, s, ev[H_SIDE])
+        elif kind == CANCEL_ALL:
+            E.cancel_all(ex, t, a)
+        elif kind == MODIFY:
+            E.modify_order(ex, t, ev[H_OID], ev[H_PX], ev[H_QTY], a, s, ev[H_SIDE])
+        # top-of-book imbalance alert for the market makers subscribed to symbol s
+        if s >= 0 and mm_list[s, 0] >= 0:
+            b = symv[s, E.SV_BID]
+            k = symv[s, E.SV_ASK]
+            if b >= 0 and k >= 0:
+                qb = lvl[s, 0, b, E.L_QTY]
+                qa = lvl[s, 1, k, E.L_QTY]
+                if abs(qb - qa) >= ks.fp[mm_list[s, 0], K_IMB] * (qb + qa):
+                    if imb_on[s] == 0:
+                        imb_on[s] = 1
+                        _alert(ks, s, t)
+                else:
+                    imb_on[s] = 0
+    if meta[K_SNAPNEXT] <= t_end:
+        _take_snapshots(ks, ex, t_end)
+    meta[K_NOW] = max(meta[K_NOW], t_end)
+    return OK
