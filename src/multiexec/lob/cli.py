@@ -76,3 +76,21 @@ def replay(
                    f"{res.depth_mismatches} of {res.n_compared_levels} compared levels, executions re-matched "
                    f"{res.executions_rematched}, priority violations {res.priority_violations}, unknown ids "
                    f"{res.unknown_id_messages}")
+
+
+@app.command()
+def realism(
+    run_dir: Path = typer.Argument(..., help="a run folder written by `multiexec lob run`"),
+    out: Path = typer.Option(None, help="report folder (default: RUN_DIR/realism)"),
+    real_minute: Path = typer.Option(None, help="folder of real <TICKER>.csv.gz minute bars (default: shared us_minute_2018)"),
+    real_lobster: Path = typer.Option(None, help="folder with LOBSTER sample pairs (default: shared lobster_aapl_2012-06-21)"),
+) -> None:
+    """Put each stylized fact of a simulated day beside the real data (minute bars and the LOBSTER book):
+    realism.csv, realism.md and plots."""
+    from multiexec.lob.realism import realism_report
+
+    if not run_dir.is_dir():
+        raise MultiexecError(f"run folder {run_dir} does not exist (write one with `multiexec lob run`)")
+    out = out or run_dir / "realism"
+    realism_report(run_dir, out, real_minute=real_minute, real_lobster=real_lobster)
+    typer.echo((out / "realism.md").read_text())
