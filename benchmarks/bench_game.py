@@ -1,0 +1,60 @@
+"""Speed of the execution game: market simulation, DDQN training (20 runs x 2 agents batched) and the test phase.
+
+Training is timed over a short run and extrapolated to 5,000 episodes (the speed goal: 20 runs x 5,000 training
+episodes of one regime in under 5 minutes on a 2-core CPU). Run: ``.venv/bin/python benchmarks/bench_game.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from multiexec.game.experiment import AgentConfig, RunConfig, run_test_phase, train
+from multiexec.game.market import simulate_schedules
+from multiexec.game.params import GameParams
+from multiexec.game.theory import twap
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--episodes", type=int, default=60, help="training episodes timed per configuration")
+    ap.add_argument("--grids", default="6,11,exact", help="target-argmax candidates: K-point grids and/or 'exact'")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--group-size", type=int, default=10)
+    args = ap.parse_args()
+
+    rows = []
+    p = GameParams(sigma=1e-3)
+    sched = torch.tensor(np.stack([twap(p)] * 2))
+    t0 = time.perf_counter()
+    simulate_schedules(sched, p, 200_000, seed=0)
+    dt = time.perf_counter() - t0
+    rows.append({"what": "market simulation, 200k episodes x 2 agents", "seconds": dt,
+                 "throughput": f"{200_000 * p.N / dt:,.0f} episode-steps/s", "5000-episode estimate (s)": None})
+    for g in args.grids.split(","):
+        grid = None if g == "exact" else int(g)
+        cfg = RunConfig(runs=args.runs, train_episodes=args.episodes, test_episodes=500,
+                        agent=AgentConfig(target_grid=grid), group_size=args.group_size)
+        tr = train(cfg, progress=False, workers=args.workers)
+        per_ep = tr.train_seconds / args.episodes
+        rows.append({"what": f"train {args.runs} runs x 2 agents, target argmax {g}, {args.workers} workers",
+                     "seconds": tr.train_seconds, "throughput": f"{args.runs * 10 / per_ep:,.0f} run-steps/s",
+                     "5000-episode estimate (s)": per_ep * 5000})
+    t0 = time.perf_counter()
+    run_test_phase(tr, progress=False)
+    dt = time.perf_counter() - t0
+    rows.append({"what": f"test {args.runs} runs x 500 greedy episodes", "seconds": dt,
+                 "throughput": f"{args.runs * 500 * 10 / dt:,.0f} run-steps/s", "5000-episode estimate (s)": None})
+    df = pd.DataFrame(rows)
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f} (timings are noisy on a shared machine)")
+    print(df.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+
+
+if __name__ == "__main__":
+    main()

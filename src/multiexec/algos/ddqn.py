@@ -1,0 +1,281 @@
+"""Double Deep Q-learning (van Hasselt et al. 2016) for ensembles of independent agents — the project's one DDQN.
+
+Used by the execution game (``multiexec.game``: Q(s, v) over candidate trade sizes v) and by the learning agents
+for multi-order execution (a Q-network over a few discrete actions). Everything is batched over an *ensemble*
+dimension E: E independent agents/runs, each with its own network weights, optimiser state, replay memory and
+target network, trained in lock-step with tensor operations instead of a Python loop.
+
+Contract of the Q-network (any ``nn.Module``):
+
+- ``forward(obs, cand) -> q`` with ``obs`` of shape (E, B, *obs_shape), candidate actions ``cand`` (E, B, K)
+  (action values — trade sizes — or indices of discrete actions as floats) and ``q`` (E, B, K);
+- every parameter has the ensemble size E as its first dimension (:class:`VmapEnsemble` turns any single-network
+  module into such an ensemble with ``torch.func``; the game uses batched weights directly).
+
+Candidate actions and their validity come from ``candidates_fn(obs) -> (cand (E, B, K), mask (E, B, K) bool)``, so
+actions can depend on the state (e.g. 0..q_t shares). The double-Q target is
+``y = r + gamma * (1 - done) * Q_target(s', cand'[argmax_k Q_main(s', cand'_k) over valid k])``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+from torch import nn
+
+from multiexec.errors import MultiexecError
+
+CandidatesFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+class ExploreFn(Protocol):
+    """Exploration hook: returns the index (E, B) of the exploratory candidate for each agent and state."""
+
+    def __call__(self, obs: torch.Tensor, cand: torch.Tensor, mask: torch.Tensor, gen: torch.Generator) -> torch.Tensor: ...
+
+
+@dataclass
+class DDQNArgs:
+    """Arguments of :class:`DoubleDQN` (defaults: the execution-game paper's Table 1)."""
+
+    learning_rate: float = 1e-4
+    """Adam learning rate"""
+    batch_size: int = 64
+    """transitions per gradient step (per ensemble member)"""
+    buffer_size: int = 15_000
+    """replay memory capacity per ensemble member"""
+    drop_oldest_half: bool = True
+    """when the memory is full drop its oldest half (the paper's code); False: overwrite the oldest (ring buffer)"""
+    gamma: float = 1.0
+    """discount factor"""
+    target_network_frequency: int = 75
+    """environment steps between copies main -> target network"""
+    epsilon_start: float = 1.0
+    """initial exploration probability"""
+    epsilon_decay: float = 0.995
+    """epsilon <- max(epsilon_min, epsilon * epsilon_decay) every ``epsilon_decay_every`` steps"""
+    epsilon_decay_every: int = 75
+    """environment steps between epsilon decays"""
+    epsilon_min: float = 0.0
+    """lower bound of epsilon"""
+    learning_starts: int | None = None
+    """transitions in memory before learning starts (None: one batch)"""
+    train_frequency: int = 1
+    """environment steps between gradient steps"""
+    max_grad_norm: float = 1.0
+    """gradient-norm clip, per ensemble member (<= 0 disables)"""
+
+    def __post_init__(self) -> None:
+        for key in ("learning_rate", "batch_size", "buffer_size", "target_network_frequency", "epsilon_decay_every",
+                    "train_frequency"):
+            if getattr(self, key) <= 0:
+                raise MultiexecError(f"DDQNArgs.{key}={getattr(self, key)} must be > 0")
+        if self.batch_size > self.buffer_size:
+            raise MultiexecError(f"DDQNArgs.batch_size={self.batch_size} exceeds buffer_size={self.buffer_size}")
+        if not 0 <= self.epsilon_min <= self.epsilon_start <= 1 or not 0 < self.epsilon_decay <= 1:
+            raise MultiexecError(
+                f"DDQNArgs epsilon: need 0 <= epsilon_min={self.epsilon_min} <= epsilon_start={self.epsilon_start} <= 1"
+                f" and 0 < epsilon_decay={self.epsilon_decay} <= 1")
+
+
+class ReplayMemory:
+    """Per-member replay memory of E ensemble members filled in lock-step, stored as torch tensors (E, capacity, ...).
+
+    Each :meth:`add` appends n transitions to every member. When full, either the oldest half is dropped
+    (``drop_oldest_half``) or the oldest entries are overwritten. :meth:`sample` draws, independently per member,
+    ``batch`` transitions uniformly with replacement.
+    """
+
+    def __init__(self, ensemble: int, capacity: int, drop_oldest_half: bool = True) -> None:
+        self.E, self.capacity, self.drop_oldest_half = ensemble, capacity, drop_oldest_half
+        self.data: dict[str, torch.Tensor] = {}
+        self.size = 0
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, **fields: torch.Tensor) -> None:
+        """Append transitions: every field (E, n, ...) with the same E and n; the same field names every call."""
+        n = next(iter(fields.values())).shape[1]
+        if not self.data:
+            self.data = {k: torch.zeros((self.E, self.capacity, *v.shape[2:]), dtype=v.dtype, device=v.device)
+                         for k, v in fields.items()}
+        if set(fields) != set(self.data):
+            raise MultiexecError(f"replay memory fields {sorted(fields)} differ from {sorted(self.data)}")
+        for i in range(n):  # n is small (usually 1)
+            if self.size == self.capacity:
+                if self.drop_oldest_half:
+                    half = self.capacity // 2
+                    for buf in self.data.values():
+                        buf[:, : self.capacity - half] = buf[:, half:].clone()
+                    self.size = self._pos = self.capacity - half
+                else:
+                    self._pos %= self.capacity
+            for k, v in fields.items():
+                self.data[k][:, self._pos] = v[:, i]
+            self._pos += 1
+            self.size = max(self.size, min(self._pos, self.capacity))
+
+    def sample(self, batch: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """Draw (E, batch, ...) transitions per member."""
+        if self.size == 0:
+            raise MultiexecError("cannot sample from an empty replay memory")
+        dev = next(iter(self.data.values())).device
+        idx = torch.randint(0, self.size, (self.E, batch), generator=gen, device=dev)
+        out = {}
+        for k, buf in self.data.items():
+            ix = idx.view(self.E, batch, *([1] * (buf.dim() - 2))).expand(self.E, batch, *buf.shape[2:])
+            out[k] = torch.gather(buf, 1, ix)
+        return out
+
+
+class VmapEnsemble(nn.Module):
+    """E independent copies of a single-network Q-module, evaluated together with ``torch.func.vmap``.
+
+    ``make()`` returns a module with ``forward(obs (B, *obs_shape), cand (B, K)) -> (B, K)``; the ensemble has the
+    DDQN contract (parameters with leading dimension E). Copies are initialised independently.
+    """
+
+    def __init__(self, make: Callable[[], nn.Module], ensemble: int) -> None:
+        super().__init__()
+        from torch.func import stack_module_state
+
+        mods = [make() for _ in range(ensemble)]
+        params, buffers = stack_module_state(mods)
+        self.ensemble = ensemble
+        self.params = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v) for k, v in params.items()})
+        self._buffers_stacked = buffers
+        self._base = [copy.deepcopy(mods[0]).to("meta")]  # list: not registered as a sub-module
+
+    def forward(self, obs: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        from torch.func import functional_call, vmap
+
+        params = {k.replace("__", "."): v for k, v in self.params.items()}
+
+        def one(p: dict, b: dict, o: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+            return functional_call(self._base[0], (p, b), (o, c))
+
+        return vmap(one)(params, self._buffers_stacked, obs, cand)
+
+
+def masked_argmax(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Index of the largest valid value along the last dimension (first on ties). Every row needs a valid entry."""
+    return q.masked_fill(~mask, float("-inf")).argmax(-1)
+
+
+class DoubleDQN:
+    """Double DQN for an ensemble of E independent agents (see the module docstring for the network contract).
+
+    Typical loop: ``idx = agent.act(obs, cand, mask)``; step the environment with ``cand.gather(-1, idx)``;
+    ``agent.observe(obs, action, reward, next_obs, done)`` stores the transitions (E, n, ...), then makes the gradient
+    step, target copy and epsilon decay that are due.
+    """
+
+    def __init__(self, qnet: nn.Module, args: DDQNArgs, candidates_fn: CandidatesFn, explore_fn: ExploreFn | None = None,
+                 seed: int = 0, target_candidates_fn: CandidatesFn | None = None) -> None:
+        self.q = qnet
+        self.target = copy.deepcopy(qnet).requires_grad_(False)
+        self.args = args
+        self.E = self._ensemble_size(qnet)
+        self.candidates_fn = candidates_fn
+        self.target_candidates_fn = target_candidates_fn or candidates_fn
+        self.explore_fn = explore_fn or uniform_explore
+        dev = next(qnet.parameters()).device
+        self.gen = torch.Generator(device=dev).manual_seed(seed)
+        self.optim = torch.optim.Adam(qnet.parameters(), lr=args.learning_rate)
+        self.memory = ReplayMemory(self.E, args.buffer_size, args.drop_oldest_half)
+        self.epsilon = args.epsilon_start
+        self.steps = 0
+        self.last_loss = torch.full((self.E,), float("nan"))
+
+    @staticmethod
+    def _ensemble_size(qnet: nn.Module) -> int:
+        sizes = {p.shape[0] for p in qnet.parameters()}
+        if len(sizes) != 1:
+            raise MultiexecError(f"every Q-network parameter needs the ensemble size as first dimension, got {sizes}")
+        return sizes.pop()
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, cand: torch.Tensor, mask: torch.Tensor, greedy: bool = False) -> torch.Tensor:
+        """Index (E, B) of the chosen candidate: epsilon-greedy (the exploration hook with probability epsilon)."""
+        idx = masked_argmax(self.q(obs, cand), mask)
+        if greedy or self.epsilon <= 0:
+            return idx
+        explore = torch.rand(idx.shape, generator=self.gen, device=idx.device) < self.epsilon
+        if explore.any():
+            idx = torch.where(explore, self.explore_fn(obs, cand, mask, self.gen), idx)
+        return idx
+
+    def observe(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
+                done: torch.Tensor) -> None:
+        """Store transitions (E, n, ...) (``action`` is the candidate *value* taken), then learn as scheduled."""
+        self.memory.add(obs=obs, action=action.to(obs.dtype), reward=reward.to(obs.dtype), next_obs=next_obs,
+                        done=done.to(obs.dtype))
+        self.steps += 1
+        a = self.args
+        start = a.batch_size if a.learning_starts is None else max(a.learning_starts, 1)
+        if len(self.memory) >= start and self.steps % a.train_frequency == 0:
+            self.train_step()
+        if self.steps % a.target_network_frequency == 0:
+            self.update_target()
+        if self.steps % a.epsilon_decay_every == 0:
+            self.epsilon = max(a.epsilon_min, self.epsilon * a.epsilon_decay)
+
+    def td_target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Double-Q target (E, B): argmax by the main network, value by the target network."""
+        with torch.no_grad():
+            cand, mask = self.target_candidates_fn(batch["next_obs"])
+            best = masked_argmax(self.q(batch["next_obs"], cand), mask)
+            a_next = cand.gather(-1, best.unsqueeze(-1))
+            q_next = self.target(batch["next_obs"], a_next).squeeze(-1)
+            return batch["reward"] + self.args.gamma * (1.0 - batch["done"]) * q_next
+
+    def train_step(self) -> torch.Tensor:
+        """One gradient step on a sampled batch; returns the per-member loss (E,)."""
+        batch = self.memory.sample(self.args.batch_size, self.gen)
+        y = self.td_target(batch)
+        q = self.q(batch["obs"], batch["action"].unsqueeze(-1)).squeeze(-1)
+        loss_e = ((q - y) ** 2).mean(1)
+        self.optim.zero_grad(set_to_none=True)
+        loss_e.sum().backward()  # members do not share weights: each gets the gradient of its own mean loss
+        if self.args.max_grad_norm > 0:
+            clip_per_member(self.q.parameters(), self.args.max_grad_norm, self.E)
+        self.optim.step()
+        self.last_loss = loss_e.detach()
+        return self.last_loss
+
+    def update_target(self) -> None:
+        """Copy main -> target network."""
+        self.target.load_state_dict(self.q.state_dict())
+
+    def state_dict(self) -> dict:
+        return {"q": self.q.state_dict(), "target": self.target.state_dict(), "optim": self.optim.state_dict(),
+                "epsilon": self.epsilon, "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q.load_state_dict(state["q"])
+        self.target.load_state_dict(state["target"])
+        self.optim.load_state_dict(state["optim"])
+        self.epsilon, self.steps = state["epsilon"], state["steps"]
+
+
+@torch.no_grad()
+def clip_per_member(params: object, max_norm: float, ensemble: int) -> torch.Tensor:
+    """Clip the gradient norm of each ensemble member separately (parameters have leading dimension E)."""
+    grads = [p.grad for p in params if p.grad is not None]  # type: ignore[attr-defined]
+    sq = torch.stack([g.reshape(ensemble, -1).pow(2).sum(1) for g in grads]).sum(0)
+    norm = sq.sqrt()
+    scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+    return norm
+
+
+def uniform_explore(obs: torch.Tensor, cand: torch.Tensor, mask: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Default exploration: a uniformly random valid candidate."""
+    u = torch.rand(mask.shape, generator=gen, device=mask.device).masked_fill(~mask, -1.0)
+    return u.argmax(-1)

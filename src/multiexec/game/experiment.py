@@ -1,0 +1,221 @@
+"""Train and test Double-DQN agents in the execution game: R independent runs x n agents batched as one ensemble."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from multiexec.algos.ddqn import DDQNArgs, DoubleDQN, masked_argmax
+from multiexec.game.agents import GameActions, GameQNet, price_range
+from multiexec.game.market import market_step
+from multiexec.game.params import GameParams
+
+
+class AgentConfig(BaseModel):
+    """DDQN settings (defaults: the note's Table 1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float = Field(1e-4, gt=0)
+    batch_size: int = Field(64, gt=0)
+    buffer_size: int = Field(15_000, gt=0)
+    target_every: int = Field(75, gt=0, description="steps between target copies and epsilon decays")
+    epsilon_decay: float = Field(0.995, gt=0, le=1)
+    hidden: int = Field(30, gt=0)
+    depth: int = Field(5, ge=1)
+    target_grid: int | None = Field(
+        None, ge=2, description="candidates for the target's argmax: None = every integer 0..q0 (exact), K = K-point grid")
+
+    def ddqn_args(self) -> DDQNArgs:
+        return DDQNArgs(learning_rate=self.learning_rate, batch_size=self.batch_size, buffer_size=self.buffer_size,
+                        drop_oldest_half=True, gamma=1.0, target_network_frequency=self.target_every,
+                        epsilon_start=1.0, epsilon_decay=self.epsilon_decay, epsilon_decay_every=self.target_every,
+                        max_grad_norm=1.0)
+
+
+class RunConfig(BaseModel):
+    """One experiment: ``runs`` independent runs trained with ``params.sigma`` and tested with ``test_sigma``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: GameParams = GameParams()
+    agent: AgentConfig = AgentConfig()
+    runs: int = Field(20, ge=1)
+    train_episodes: int = Field(5000, ge=1)
+    test_episodes: int = Field(2500, ge=1)
+    test_sigma: float | None = Field(None, ge=0, description="volatility of the test phase (None: as in training)")
+    seed: int = 0
+    group_size: int = Field(10, ge=1, description="runs trained together as one ensemble (a unit of parallel work)")
+
+
+@dataclass
+class TrainedAgents:
+    """The trained ensembles, one per group of runs (member ``r * n + k`` is agent k of the group's run r)."""
+
+    config: RunConfig
+    qnets: list[GameQNet]
+    train_is: np.ndarray  # (R, episodes, n)
+    train_seconds: float
+
+
+@dataclass
+class TestResult:
+    """Greedy test phase: IS per run, episode and agent, and the average inventory schedule per run and agent."""
+
+    sigma: float
+    test_is: np.ndarray  # (R, episodes, n)
+    inventory: np.ndarray  # (R, n, N+1) average remaining inventory
+    trades: np.ndarray  # (R, n, N) average trades
+
+
+def _obs(q: torch.Tensor, t: int, S: torch.Tensor, n: int) -> torch.Tensor:
+    """(R, B, n) inventories, scalar t, (R, B) mid -> (R*n, B, 3) observations (float32)."""
+    R, B = S.shape
+    qq = q.permute(0, 2, 1).reshape(R * n, B)
+    SS = S.unsqueeze(1).expand(R, n, B).reshape(R * n, B)
+    return torch.stack([qq, torch.full_like(qq, float(t)), SS], -1).float()
+
+
+def _to_agents(x: torch.Tensor, R: int, n: int) -> torch.Tensor:
+    """(R*n, B) -> (R, B, n)."""
+    return x.view(R, n, -1).permute(0, 2, 1)
+
+
+def reward(S_prev: torch.Tensor, v: torch.Tensor, p: GameParams) -> torch.Tensor:
+    """The note's reward ``r_t = S_{t-1} v_t - alpha v_t^2 / tau - S0 q0 / N`` (sign-flipped for a buyer).
+
+    Without the same-step term the rewards of an episode add up to ``-IS``; with the coin toss they omit it.
+    """
+    s = p.sign
+    return s * (S_prev.unsqueeze(-1) * v - p.S0 * p.q0 / p.N) - p.alpha * v**2 / p.tau
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread: the batched matrices are small, and extra threads only spin on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _groups(cfg: RunConfig) -> list[int]:
+    full, rest = divmod(cfg.runs, cfg.group_size)
+    return [cfg.group_size] * full + ([rest] if rest else [])
+
+
+def train(cfg: RunConfig, progress: bool = True, workers: int = 1) -> TrainedAgents:
+    """Train ``cfg.runs`` x ``n_agents`` DDQN agents for ``cfg.train_episodes`` episodes.
+
+    Runs are split into groups of ``cfg.group_size`` trained in lock-step as one ensemble; with ``workers > 1`` the
+    groups are spread over processes (one thread each). Results depend on the seed and the group size, not on
+    ``workers``.
+    """
+    groups = _groups(cfg)
+    t0 = time.perf_counter()
+    jobs = [(cfg, g, size, progress) for g, size in enumerate(groups)]
+    if workers > 1 and len(groups) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(groups)), mp_context=mp.get_context("spawn")) as ex:
+            out = list(ex.map(_train_group_job, jobs))
+    else:
+        with one_thread():
+            out = [_train_group(*job) for job in jobs]
+    qnets = [o[0] for o in out]
+    return TrainedAgents(cfg, qnets, np.concatenate([o[1] for o in out]), time.perf_counter() - t0)
+
+
+def _train_group_job(job: tuple) -> tuple[GameQNet, np.ndarray]:
+    torch.set_num_threads(1)
+    return _train_group(*job)
+
+
+def _train_group(cfg: RunConfig, group: int, R: int, progress: bool) -> tuple[GameQNet, np.ndarray]:
+    """Train one group of R runs in lock-step (one DDQN ensemble of R * n members)."""
+    p, n = cfg.params, cfg.params.n_agents
+    seed = cfg.seed * 1000 + 10 * group
+    lo, hi = price_range(p, p.sigma)
+    qnet = GameQNet(R * n, p, lo, hi, cfg.agent.hidden, cfg.agent.depth, seed=seed)
+    actions = GameActions(p, cfg.agent.target_grid)
+    agent = DoubleDQN(qnet, cfg.agent.ddqn_args(), actions.candidates, actions.explore, seed=seed + 1,
+                      target_candidates_fn=actions.target_candidates)
+    gen = torch.Generator().manual_seed(seed + 2)
+    train_is = np.zeros((R, cfg.train_episodes, n))
+    bar = tqdm(range(cfg.train_episodes), desc=f"train sigma={p.sigma:g} group {group}", disable=not progress,
+               mininterval=2.0, position=group)
+    for ep in bar:
+        S = torch.full((R, 1), p.S0, dtype=torch.float64)
+        q = torch.full((R, 1, n), p.q0, dtype=torch.float64)
+        cash = torch.zeros(R, 1, n, dtype=torch.float64)
+        obs = _obs(q, 0, S, n)
+        for t in range(p.N):
+            cand, mask = actions.candidates(obs)
+            idx = agent.act(obs, cand, mask)
+            v = _to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), R, n).double()
+            S_new, recv = market_step(S, v, p, gen)
+            r = reward(S, v, p)
+            cash += v * recv
+            q = q - v
+            next_obs = _obs(q, t + 1, S_new, n)
+            done = torch.full((R * n, 1), float(t == p.N - 1))
+            agent.observe(obs, v.permute(0, 2, 1).reshape(R * n, 1).float(),
+                          r.permute(0, 2, 1).reshape(R * n, 1).float(), next_obs, done)
+            S, obs = S_new, next_obs
+        train_is[:, ep] = (p.sign * (p.q0 * p.S0 - cash[:, 0])).numpy()
+        if progress and ep % 50 == 0:
+            bar.set_postfix(eps=f"{agent.epsilon:.3f}", IS=f"{train_is[:, max(0, ep - 49):ep + 1].mean():.3f}")
+    return qnet.requires_grad_(False), train_is
+
+
+@torch.no_grad()
+def run_test_phase(trained: TrainedAgents, sigma: float | None = None, episodes: int | None = None, seed: int | None = None,
+         chunk: int = 250, progress: bool = True) -> TestResult:
+    """Greedy test phase (epsilon = 0) of every run, episodes batched in chunks."""
+    cfg = trained.config
+    p, n = cfg.params, cfg.params.n_agents
+    sig = (cfg.test_sigma if cfg.test_sigma is not None else p.sigma) if sigma is None else sigma
+    episodes = cfg.test_episodes if episodes is None else episodes
+    gen = torch.Generator().manual_seed((cfg.seed if seed is None else seed) + 3)
+    actions = GameActions(p)
+    with one_thread():
+        parts = [_test_group(qnet, p, actions, sig, episodes, chunk, gen, progress) for qnet in trained.qnets]
+    test_is = np.concatenate([x[0] for x in parts])
+    inventory = np.concatenate([x[1] for x in parts])
+    return TestResult(sig, test_is, inventory, -np.diff(inventory, axis=-1))
+
+
+def _test_group(qnet: GameQNet, p: GameParams, actions: GameActions, sig: float, episodes: int, chunk: int,
+                gen: torch.Generator, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    n = p.n_agents
+    R = qnet.weights[0].shape[0] // n
+    test_is = np.zeros((R, episodes, n))
+    inv_sum = np.zeros((R, n, p.N + 1))
+    for start in tqdm(range(0, episodes, chunk), desc=f"test sigma={sig:g}", disable=not progress, leave=False):
+        B = min(chunk, episodes - start)
+        S = torch.full((R, B), p.S0, dtype=torch.float64)
+        q = torch.full((R, B, n), p.q0, dtype=torch.float64)
+        cash = torch.zeros(R, B, n, dtype=torch.float64)
+        inv_sum[:, :, 0] += p.q0 * B
+        for t in range(p.N):
+            obs = _obs(q, t, S, n)
+            cand, mask = actions.candidates(obs)
+            idx = masked_argmax(qnet(obs, cand), mask)
+            v = _to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), R, n).double()
+            S_new, recv = market_step(S, v, p, gen, sigma=sig)
+            cash += v * recv
+            q = q - v
+            S = S_new
+            inv_sum[:, :, t + 1] += q.sum(1).numpy()
+        test_is[:, start:start + B] = (p.sign * (p.q0 * p.S0 - cash)).numpy()
+    return test_is, inv_sum / episodes
