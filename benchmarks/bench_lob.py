@@ -1,6 +1,8 @@
 """Speed of the limit-order-book simulator: events per second and seconds per simulated day (09:30-16:00) for
 rmsc04 (default, tuned), rmsc04-abides (ABIDES' parameters) and rmsc03, and milliseconds per step of the
-execution gym (60-s steps; median and mean over random-action episodes). Reference: ABIDES runs rmsc04 in about 20 s (~475,000 kernel messages) and
+execution gym (60-s steps; median and mean wall time and median thread CPU time over random-action episodes; for
+the gym rows ``events`` is the median number of kernel events per step and ``events_per_s`` is per CPU second, so
+the step cost reads as events x cost per event). Reference: ABIDES runs rmsc04 in about 20 s (~475,000 kernel messages) and
 its execution gym takes 32-41 ms per step on a 2-core machine.
 
 Run: .venv/bin/python benchmarks/bench_lob.py [--repeats 3] [--out results/bench_lob.csv]
@@ -37,14 +39,14 @@ def bench_day(name: str, repeats: int) -> dict:
     return {"benchmark": f"day {name}", "agents": cfg.n_agents, "events": int(np.median(events)),
             "exchange_messages": int(np.median(msgs)), "events_per_s": float(np.median(events)) / day,
             "s_per_day": day, "build_s": float(np.median(builds)), "ms_per_gym_step": np.nan,
-            "ms_per_gym_step_mean": np.nan}
+            "ms_per_gym_step_mean": np.nan, "cpu_ms_per_gym_step": np.nan}
 
 
 def bench_gym(config: str, episodes: int) -> dict:
     from multiexec.lob.env import ExecutionEnv
 
     env = ExecutionEnv(config, parent_order_size=1000, step_s=60, execution_window_s=600)
-    times, resets = [], []
+    times, cpu, events, resets = [], [], [], []
     rng = np.random.default_rng(0)
     for ep in range(episodes):
         t0 = time.perf_counter()
@@ -53,13 +55,18 @@ def bench_gym(config: str, episodes: int) -> dict:
         done = False
         while not done:
             a = int(rng.integers(0, 3))
-            t0 = time.perf_counter()
+            n0 = env.sim.n_events
+            t0, c0 = time.perf_counter(), time.thread_time()
             _, _, done, _, _ = env.step(a)
+            cpu.append(time.thread_time() - c0)
             times.append(time.perf_counter() - t0)
-    return {"benchmark": f"gym step {config} (60 s)", "agents": env.config.n_agents, "events": np.nan,
-            "exchange_messages": np.nan, "events_per_s": np.nan, "s_per_day": np.nan,
+            events.append(env.sim.n_events - n0)
+    return {"benchmark": f"gym step {config} (60 s)", "agents": env.config.n_agents,
+            "events": float(np.median(events)), "exchange_messages": np.nan,
+            "events_per_s": float(np.sum(events) / np.sum(cpu)), "s_per_day": np.nan,
             "build_s": float(np.median(resets)), "ms_per_gym_step": 1000 * float(np.median(times)),
-            "ms_per_gym_step_mean": 1000 * float(np.mean(times))}
+            "ms_per_gym_step_mean": 1000 * float(np.mean(times)),
+            "cpu_ms_per_gym_step": 1000 * float(np.median(cpu))}
 
 
 def main() -> None:

@@ -30,3 +30,8 @@ def test_lob_replay_command_reports_each_sample():
     res = CliRunner().invoke(app, ["replay", "--max-messages", "500"])
     assert res.exit_code == 0, res.output
     assert res.output.count("L1 mismatches") == len(lobster_samples())
+
+
+def test_lob_realism_seeds_rejects_bad_seed_list(tmp_path):
+    res = CliRunner().invoke(app, ["realism-seeds", "--seeds", "one-two", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "--seeds" in str(res.exception)

@@ -94,7 +94,8 @@ def test_bars_load_in_data_layer(day):
 def test_fundamental_step_uses_standard_deviation():
     """The OU step std must be sigma*sqrt((1-e^{-2 k d})/(2k)) (ABIDES passed the variance)."""
     cfg = tiny()
-    f = cfg.symbols[0].fundamental.model_copy(update={"vol_per_sqrt_s": 5.0, "kappa_per_s": 1e-3, "jumps_per_day": 0})
+    f = cfg.symbols[0].fundamental.model_copy(update={"vol_per_sqrt_s": 5.0, "kappa_per_s": 1e-3, "jumps_per_day": 0,
+                                                      "vol_of_vol": 0.0})
     cfg = cfg.model_copy(update={"symbols": [cfg.symbols[0].model_copy(update={"fundamental": f})]})
     sim = Simulation(cfg, seed=1)
     ks = sim.ks
@@ -111,7 +112,7 @@ def test_fundamental_step_uses_standard_deviation():
 def test_fundamental_jumps_happen_at_configured_rate():
     cfg = tiny()
     f = cfg.symbols[0].fundamental.model_copy(update={"vol_per_sqrt_s": 0.0, "jumps_per_day": 50, "jump_mean": 100,
-                                                      "jump_std": 0.0})
+                                                      "jump_std": 0.0, "vol_of_vol": 0.0})
     cfg = cfg.model_copy(update={"symbols": [cfg.symbols[0].model_copy(update={"fundamental": f})]})
     sim = Simulation(cfg, seed=3)
     vals = [K.observe_fundamental(sim.ks, 0, sim.open_ns + int(i * 60e9)) for i in range(391)]
@@ -119,6 +120,60 @@ def test_fundamental_jumps_happen_at_configured_rate():
     n = int((jumps > 50).sum())
     assert 30 <= n <= 75  # Poisson(50) over the day (two jumps in one minute of opposite sign may cancel)
     assert np.all((jumps < 1.0) | (np.abs(jumps - 100) < 1.0) | (np.abs(jumps - 200) < 1.0))
+
+
+def _fundamental_minutes(vov: float, seed: int, n: int = 391 * 4) -> np.ndarray:
+    cfg = tiny(intraday={"amplitude": 0.0})
+    f = cfg.symbols[0].fundamental.model_copy(update={"vol_per_sqrt_s": 5.0, "kappa_per_s": 0.0, "jumps_per_day": 0,
+                                                      "vol_of_vol": vov, "vol_tau_s": 1800.0})
+    sim = Simulation(cfg.model_copy(update={"symbols": [cfg.symbols[0].model_copy(update={"fundamental": f})]}),
+                     seed=seed)
+    return np.diff([K.observe_fundamental(sim.ks, 0, sim.open_ns + int(i * 60e9)) for i in range(n)])
+
+
+def test_stochastic_volatility_clusters_and_keeps_mean_variance():
+    """With vol_of_vol > 0 the size of fundamental moves is autocorrelated (volatility clustering) while the mean
+    variance per minute stays sigma^2 x 60 s; with vol_of_vol = 0 moves are independent."""
+    def abs_acf(x):
+        a = np.abs(x) - np.abs(x).mean()
+        return float((a[1:] * a[:-1]).mean() / (a * a).mean())
+
+    sv = [_fundamental_minutes(0.6, seed) for seed in (1, 2, 3, 4)]
+    const = [_fundamental_minutes(0.0, seed) for seed in (1, 2, 3, 4)]
+    assert np.mean([abs_acf(x) for x in sv]) > 0.15
+    assert abs(np.mean([abs_acf(x) for x in const])) < 0.05
+    want = 5.0**2 * 60
+    assert np.var(np.concatenate(const)) == pytest.approx(want, rel=0.1)
+    assert np.var(np.concatenate(sv)) == pytest.approx(want, rel=0.35)
+
+
+def test_value_agents_activity_follows_volatility():
+    """activity_exponent p scales value agents' arrival rate by exp(p h - p^2 vov^2 / 2): at p = 0 the rate
+    ignores the volatility state."""
+    sim = Simulation(tiny(), seed=1)
+    ks = sim.ks
+    ks.sp[0, K.F_VOV] = 0.5
+    ks.fstate[0, K.F_H] = 0.5
+    assert K.vol_factor(ks.sp, ks.fstate, 0, 1.0) == pytest.approx(math.exp(0.5 - 0.125))
+    assert K.vol_factor(ks.sp, ks.fstate, 0, 0.0) == 1.0
+    ks.sp[0, K.F_VOV] = 0.0
+    assert K.vol_factor(ks.sp, ks.fstate, 0, 1.0) == 1.0
+
+
+def test_market_maker_replace_mode_sends_cancel_and_limit(day):
+    """replace=True (the default config): market makers move quotes by cancel + new limit order, never modify;
+    replace=False (ABIDES' parameters) uses one modify message per changed level."""
+    od = day.orders()
+    mm = od[od["agent_type"] == "market_maker"]
+    assert set(mm["msg"]) == {"limit", "cancel"}
+    cfg = tiny()
+    sym = cfg.symbols[0]
+    cfg = cfg.model_copy(update={"symbols": [sym.model_copy(update={
+        "market_makers": sym.market_makers.model_copy(update={"replace": False})})]})
+    sim = Simulation(cfg, seed=7)
+    sim.run(progress=False)
+    od2 = sim.orders()
+    assert "modify" in set(od2.loc[od2["agent_type"] == "market_maker", "msg"])
 
 
 def test_rng_streams_independent_and_reproducible():

@@ -5,6 +5,7 @@ background agents), :mod:`~multiexec.lob.rng` (per-agent random streams), :mod:`
 (validated configurations: rmsc04, rmsc04-abides, rmsc03, multi), :mod:`~multiexec.lob.sim` (a simulated day),
 :mod:`~multiexec.lob.execution` (TWAP, POV and INTAGS execution agents), :mod:`~multiexec.lob.env` (Gymnasium
 execution environment), :mod:`~multiexec.lob.output` (run folders), :mod:`~multiexec.lob.replay` (LOBSTER replay),
-and the LOBSTER reader, stylized facts and realism report (:mod:`lobster`, :mod:`facts`, :mod:`realism`).
+the LOBSTER reader, stylized facts and realism report (:mod:`lobster`, :mod:`facts`, :mod:`realism`), and
+:mod:`~multiexec.lob.seeds` (realism of a config over several seeds).
 Nothing heavy is imported here.
 """

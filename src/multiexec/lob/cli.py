@@ -94,3 +94,32 @@ def realism(
     out = out or run_dir / "realism"
     realism_report(run_dir, out, real_minute=real_minute, real_lobster=real_lobster)
     typer.echo((out / "realism.md").read_text())
+
+
+@app.command("realism-seeds")
+def realism_seeds(
+    config: list[str] = typer.Option(["rmsc04", "rmsc04-abides"], help="registered config(s); repeat the option"),
+    seeds: str = typer.Option("1-8", help="seeds: a range A-B or a comma list"),
+    out: Path = typer.Option(Path("results/lob/realism_seeds"), help="folder for summary.csv, per_day.csv, summary.md"),
+) -> None:
+    """Simulate each config over several seeds and put the median and range of each headline fact beside the
+    real data (minute bars and the LOBSTER book), with the days inside the real p10-p90 range."""
+    from multiexec.lob.config import get_config
+    from multiexec.lob.realism import markdown_table
+    from multiexec.lob.seeds import realism_over_seeds
+
+    try:
+        if "-" in seeds:
+            a, b = (int(x) for x in seeds.split("-"))
+            seed_list = list(range(a, b + 1))
+        else:
+            seed_list = [int(x) for x in seeds.split(",")]
+    except ValueError:
+        raise MultiexecError(f"--seeds {seeds!r}: expected A-B or a comma list of integers") from None
+    summary, per_day = realism_over_seeds([get_config(c) for c in config], seed_list)
+    out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out / "summary.csv", index=False)
+    per_day.to_csv(out / "per_day.csv", index=False)
+    md = markdown_table(summary)
+    (out / "summary.md").write_text(f"# Realism over seeds {seeds}\n\n{md}\n")
+    typer.echo(md)

@@ -14,12 +14,18 @@ Tuning of the default ``rmsc04`` (the population is ABIDES'; only parameters cha
 makers re-centre once a minute, so the price follows news over several minutes: lag-1 autocorrelation of
 1-minute returns about +0.40 (ABIDES reports +0.32; real markets ~0). The default makes price discovery fast:
 value agents observe the fundamental with less noise (variance 400 instead of 1,000), wake up every 50 s
-instead of 175 s and cross the spread 85% of the time instead of 10%; market makers re-centre every 20 s;
-the fundamental's diffusion is 5 ticks per sqrt(s) plus 20 jumps a day of about 0.15% (heavy tails); and
+instead of 175 s and cross the spread 95% of the time instead of 10%; market makers re-centre every 20 s (and
+on a book-imbalance alert at most every 5 s) and move their ladder by cancel + new order (``replace``, as
+exchange feeds show quote updates) instead of modify;
 activity follows a U-shaped intraday profile (amplitude 3, time constant 30 min) as real markets do.
-Measured with :func:`multiexec.lob.realism.minute_facts` over seeds 1-6: lag-1 autocorrelation of 1-minute
-returns +0.02 (range -0.05 .. +0.10; one day's standard error ~0.05) against +0.40 for ``rmsc04-abides``; excess
-kurtosis 3.1, 1-minute return std 0.055%, intraday U ratio 2.4 (real US minute bars: -0.04, 2.3, 0.074%, 2.3).
+The fundamental has stochastic volatility (ABIDES has none): a log-volatility OU process (std 0.35, time
+constant 30 min) scales its diffusion (6 ticks per sqrt(s) on average) and its 20 jumps a day (~0.1%), and the
+value agents' arrival rate follows the volatility (``activity_exponent`` 1): turbulent spells bring both larger
+moves and more trading, which gives volatility clustering and the volume/|r| link.
+Measured with ``multiexec lob realism-seeds`` over seeds 1-8 (median, range): lag-1 autocorrelation of
+1-minute returns -0.05 (-0.08 .. +0.09) against +0.40 for ``rmsc04-abides``; autocorrelation of |r| at lag 1
+0.15 and at lag 10 0.11; volume/|r| correlation 0.41; excess kurtosis 2.4; 1-minute return std 0.062%; minute
+facts inside the real p10-p90 range 19 of 22 (real US minute bars: -0.04, 0.15, 0.09, 0.30, 2.3, 0.074%). See docs/lob.md.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ class FundamentalConfig(_Model):
     jumps_per_day: float = Field(0.0, ge=0, description="expected jumps per 6.5-hour day")
     jump_mean: float = Field(1000.0, ge=0, description="jump size mean, ticks (sign drawn +-1)")
     jump_std: float = Field(223.6, ge=0, description="jump size std, ticks")
+    vol_of_vol: float = Field(0.0, ge=0, le=2, description="stationary std of the log-volatility (0 = constant "
+                              "volatility, as ABIDES)")
+    vol_tau_s: float = Field(1800.0, gt=0, description="time constant of the log-volatility OU process, seconds")
+    activity_exponent: float = Field(0.0, ge=0, description="value agents' arrival rate scales as volatility^p")
 
 
 class NoiseConfig(_Model):
@@ -91,6 +101,8 @@ class MarketMakerConfig(_Model):
     min_imbalance: float = Field(0.9, gt=0, le=1, description="top-of-book imbalance that triggers a re-quote")
     initial_spread: float = Field(50.0, gt=0, description="spread estimate before the first observation")
     requote_cooldown_s: float = Field(1.0, ge=0, description="minimum time between imbalance re-quotes")
+    replace: bool = Field(False, description="move a changed ladder level by cancel + new order (each message "
+                          "with its own latency) instead of one modify message")
 
 
 class SymbolConfig(_Model):
@@ -205,10 +217,12 @@ def rmsc04() -> MarketConfig:
         "name": "rmsc04",
         "intraday": IntradayConfig(amplitude=3.0, tau_s=1800.0),
         "symbols": [sym.model_copy(update={
-            "fundamental": FundamentalConfig(r_bar=100_000, kappa_per_s=1.67e-7, vol_per_sqrt_s=5.0,
-                                             jumps_per_day=20.0, jump_mean=150.0, jump_std=50.0),
-            "value": sym.value.model_copy(update={"sigma_n": 400.0, "arrival_per_s": 0.02, "percent_aggr": 0.85}),
-            "market_makers": sym.market_makers.model_copy(update={"wake_s": 20.0}),
+            "fundamental": FundamentalConfig(r_bar=100_000, kappa_per_s=1.67e-7, vol_per_sqrt_s=6.0,
+                                             jumps_per_day=20.0, jump_mean=100.0, jump_std=30.0,
+                                             vol_of_vol=0.35, vol_tau_s=1800.0, activity_exponent=1.0),
+            "value": sym.value.model_copy(update={"sigma_n": 400.0, "arrival_per_s": 0.02, "percent_aggr": 0.95}),
+            "market_makers": sym.market_makers.model_copy(update={"wake_s": 20.0, "replace": True,
+                                                                   "requote_cooldown_s": 5.0}),
         })],
     })
 

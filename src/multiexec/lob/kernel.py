@@ -28,7 +28,9 @@ Agents (parameters in ``fp`` / state in ``fs`` rows, column constants below):
 * adaptive market maker (ABIDES AdaptiveMarketMakerAgent): Poisson wake-ups; spread estimate by EWMA
   (``spread_alpha``); a ladder of ``num_ticks`` orders per side, ``level_spacing x spread`` ticks apart, around
   the mid skewed by the recent trade imbalance, moved by diff-and-replace (only changed levels are modified);
-  size per level ``pov x`` volume since its last wake-up; re-quotes
+  size per level ``pov x`` volume since its last wake-up (``replace``: a changed level is cancelled and a new
+  order sent, each message with its own latency draw, as exchanges see quote updates; else one modify message
+  per changed level, all arriving together); re-quotes
   when top-of-book imbalance crosses ``min_imbalance`` (at most once per ``requote_cooldown``: without it the
   re-quotes, which move the top of the book, feed back into new alerts).
 * external: controlled from Python (execution agents, the gym environment); their messages enter through
@@ -37,6 +39,14 @@ Agents (parameters in ``fp`` / state in ``fs`` rows, column constants below):
 Intraday profile: value agents' arrival rate, noise agents' wake-up density and the fundamental's diffusion
 variance are scaled by a U-shaped multiplier ``1 + A (exp(-(t - open)/tau) + exp(-(close - t)/tau))``
 (``A = 0``: flat, as ABIDES).
+
+Stochastic volatility (``vol_of_vol > 0``; ABIDES has none): the log-volatility ``h`` of each symbol is an OU
+process (stationary std ``vol_of_vol``, time constant ``vol_tau``), advanced exactly with the fundamental. It
+scales the fundamental's diffusion std by ``exp(h - vov^2)`` (mean-one variance), its jump sizes by
+``exp(h - vov^2 / 2)`` (mean one), and the value agents' arrival rate by ``exp(p h - p^2 vov^2 / 2)``
+(``p = activity_exponent``, mean one): calm and
+turbulent spells of news and of trading alternate over tens of minutes, which gives the volatility clustering
+(autocorrelation of |r|) and the volume/|r| link of real markets.
 
 The fundamental (one per symbol) is an Ornstein-Uhlenbeck process with Poisson jumps, advanced lazily when
 observed (ABIDES' sparse mean-reverting oracle) with the correct step: the *standard deviation*
@@ -71,14 +81,15 @@ V_RBAR, V_KAPPA, V_SIGN, V_SIGS, V_LAMBDA, V_AGGR, V_DEPTH, V_SIZE = 0, 1, 2, 3,
 V_RT, V_SIGT, V_PREV = 0, 1, 2
 M_WAKE, M_SIZE, M_SHORT, M_LONG = 0, 1, 2, 3
 M_NOBS = 0
-K_POV, K_MIN, K_NT, K_SPACING, K_ALPHA, K_WAKE, K_SKEW, K_BACKSTOP, K_IMB, K_WINDOW, K_COOL = range(11)
+K_POV, K_MIN, K_NT, K_SPACING, K_ALPHA, K_WAKE, K_SKEW, K_BACKSTOP, K_IMB, K_WINDOW, K_COOL, K_REPLACE = range(12)
 K_MID, K_SPREAD, K_VB, K_VS, K_BUY, K_SELL, K_TVB, K_TVS, K_LASTQ = range(9)
-NFP = 11
+NFP = 12
 NFS = 9
 # fundamental params / state
-F_RBAR, F_KAPPA, F_SIGMA, F_JRATE, F_JMEAN, F_JSTD, F_UAMP, F_UTAU, F_OPEN, F_CLOSE = range(10)
-NSP = 10
-F_TIME, F_VAL, F_NEXTJ = range(3)
+F_RBAR, F_KAPPA, F_SIGMA, F_JRATE, F_JMEAN, F_JSTD, F_UAMP, F_UTAU, F_OPEN, F_CLOSE, F_VOV, F_VTAU, F_VEXP = range(13)
+NSP = 13
+F_TIME, F_VAL, F_NEXTJ, F_H = range(4)
+NFSTATE = 4
 # kernel meta
 K_NOW, K_NHEAP, K_SEQ, K_NEVENTS, K_OPEN, K_CLOSE, K_NSNAP, K_SNAPNEXT, K_SNAPDT, K_MAXPUSH, K_CDELAY = range(11)
 KMETA = 12
@@ -95,7 +106,7 @@ KState = namedtuple(
         "rng",  # (A, 4) uint64 agent streams
         "fp", "fs",  # (A, NFP), (A, NFS) float64
         "hist",  # (n_momentum, long window) float64 mid history
-        "sp", "fstate", "frng",  # (S, NSP), (S, 3) float64; (S, 4) uint64
+        "sp", "fstate", "frng",  # (S, NSP), (S, NFSTATE) float64; (S, 4) uint64
         "mm_list",  # (S, max_mm) int64, -1 padded
         "imb_on",  # (S,) int64
         "lat",  # (3,) float64 jitter, clip, unit
@@ -237,12 +248,23 @@ def observe_fundamental(ks, s, t):
 
 
 @nb.njit(cache=True)
+def vol_factor(sp, fs, s, power):
+    """Symbol ``s``'s stochastic-volatility factor ``exp(power (h - power vov^2 / 2))`` now (mean 1 for a
+    stationary log-volatility ``h ~ N(0, vov^2)``); 1 without stochastic volatility."""
+    vov = sp[s, F_VOV]
+    if vov <= 0.0:
+        return 1.0
+    return math.exp(power * fs[s, F_H] - 0.5 * power * power * vov * vov)
+
+
+@nb.njit(cache=True)
 def _fundamental(sp, fs, frng, s, t):
     if t <= fs[s, F_TIME]:
         return fs[s, F_VAL]
     mu = sp[s, F_RBAR]
     kap = sp[s, F_KAPPA]
     sig = sp[s, F_SIGMA]
+    vov = sp[s, F_VOV]
     while True:
         tj = fs[s, F_NEXTJ]
         tt = min(t, tj)
@@ -255,11 +277,19 @@ def _fundamental(sp, fs, frng, s, t):
                 decay = 1.0
                 sd = sig * math.sqrt(d)
             sd *= math.sqrt(intraday(sp, s, fs[s, F_TIME] + 0.5 * d))
+            if vov > 0.0:
+                # log-volatility h: an OU process (stationary std vov, time constant F_VTAU), sampled exactly;
+                # the step's variance uses the mean of exp(2h) at both ends, normalised to mean 1
+                h0 = fs[s, F_H]
+                e = math.exp(-d / sp[s, F_VTAU])
+                h1 = h0 * e + vov * math.sqrt(1.0 - e * e) * R.normal(frng, s)
+                fs[s, F_H] = h1
+                sd *= math.sqrt(0.5 * (math.exp(2.0 * h0) + math.exp(2.0 * h1))) * math.exp(-vov * vov)
             v = mu + (fs[s, F_VAL] - mu) * decay + sd * R.normal(frng, s)
             fs[s, F_VAL] = max(1.0, v)
             fs[s, F_TIME] = tt
         if tj <= t:
-            jump = sp[s, F_JMEAN] + sp[s, F_JSTD] * R.normal(frng, s)
+            jump = (sp[s, F_JMEAN] + sp[s, F_JSTD] * R.normal(frng, s)) * vol_factor(sp, fs, s, 1.0)
             if R.uniform(frng, s) < 0.5:
                 jump = -jump
             fs[s, F_VAL] = max(1.0, fs[s, F_VAL] + jump)
@@ -346,7 +376,8 @@ def _value(ks, ex, a, t):
     q = int(fp[a, V_SIZE]) if fp[a, V_SIZE] > 0 else _order_size(ks.rng, ks.size_w, ks.size_v, a)
     if q > 0:
         push(ks.heap, ks.meta, t_arr, LIMIT, a, s, side, px, q, -1)
-    nxt = t + int(R.exponential(ks.rng, a, 1.0 / (fp[a, V_LAMBDA] * intraday(ks.sp, s, t))))
+    rate = fp[a, V_LAMBDA] * intraday(ks.sp, s, t) * vol_factor(ks.sp, ks.fstate, s, ks.sp[s, F_VEXP])
+    nxt = t + int(R.exponential(ks.rng, a, 1.0 / rate))
     push(ks.heap, ks.meta, nxt, WAKE, a, s, 0, 0, 0, -1)
 
 
@@ -386,8 +417,9 @@ def _momentum(ks, ex, a, t):
 @nb.njit(cache=True)
 def _mm_quote(ks, ex, a, t):
     """Move the ladder to the (skewed) last mid: the agent's resting orders of each side, sorted by price, are
-    paired with the desired levels in order; identical pairs are left alone (no message), others are modified,
-    surplus orders cancelled and missing levels added (ABIDES' diff-and-replace)."""
+    paired with the desired levels in order; identical pairs are left alone (no message), others are modified
+    (with ``replace``: cancelled and sent anew, each message with its own latency draw), surplus orders
+    cancelled and missing levels added (ABIDES' diff-and-replace)."""
     s = ks.ag_sym[a]
     fp = ks.fp
     fs = ks.fs
@@ -445,6 +477,8 @@ def _mm_quote(ks, ex, a, t):
         slot = pool[slot, E.O_ANEXT]
     h = ks.heap
     meta = ks.meta
+    replace = fp[a, K_REPLACE] > 0
+    t0 = t + ks.meta[K_CDELAY]
     for k in range(2):
         side = 1 if k == 0 else -1
         order = np.argsort(e_px[k, :ne[k]], kind="mergesort")
@@ -453,11 +487,18 @@ def _mm_quote(ks, ex, a, t):
             o = order[i]
             if e_px[k, o] == d_px[k, i] and e_q[k, o] == d_q[k, i]:
                 continue
-            push(h, meta, t_arr, MODIFY, a, s, side, d_px[k, i], d_q[k, i], e_id[k, o])
+            if replace:
+                push(h, meta, t0 + 2 * _latency(ks.ag_lat, ks.rng, ks.lat, a), CANCEL, a, s, side, 0, 0, e_id[k, o])
+                push(h, meta, t0 + 2 * _latency(ks.ag_lat, ks.rng, ks.lat, a), LIMIT, a, s, side, d_px[k, i],
+                     d_q[k, i], -1)
+            else:
+                push(h, meta, t_arr, MODIFY, a, s, side, d_px[k, i], d_q[k, i], e_id[k, o])
         for i in range(common, ne[k]):
-            push(h, meta, t_arr, CANCEL, a, s, side, 0, 0, e_id[k, order[i]])
+            ta = t0 + 2 * _latency(ks.ag_lat, ks.rng, ks.lat, a) if replace else t_arr
+            push(h, meta, ta, CANCEL, a, s, side, 0, 0, e_id[k, order[i]])
         for i in range(common, nd[k]):
-            push(h, meta, t_arr, LIMIT, a, s, side, d_px[k, i], d_q[k, i], -1)
+            ta = t0 + 2 * _latency(ks.ag_lat, ks.rng, ks.lat, a) if replace else t_arr
+            push(h, meta, ta, LIMIT, a, s, side, d_px[k, i], d_q[k, i], -1)
 
 
 @nb.njit(cache=True)

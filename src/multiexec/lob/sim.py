@@ -123,9 +123,10 @@ class Simulation:
                 elif typ == K.MM:
                     m = s.market_makers
                     fp[np.ix_(a, [K.K_POV, K.K_MIN, K.K_NT, K.K_SPACING, K.K_ALPHA, K.K_WAKE, K.K_SKEW, K.K_BACKSTOP,
-                                  K.K_IMB, K.K_WINDOW, K.K_COOL])] = [
+                                  K.K_IMB, K.K_WINDOW, K.K_COOL, K.K_REPLACE])] = [
                         m.pov, m.min_order_size, m.num_ticks, m.level_spacing, m.spread_alpha, m.wake_s * 1e9,
-                        m.price_skew, m.backstop_quantity, m.min_imbalance, m.window_ticks, m.requote_cooldown_s * 1e9]
+                        m.price_skew, m.backstop_quantity, m.min_imbalance, m.window_ticks, m.requote_cooldown_s * 1e9,
+                        float(m.replace)]
                     fs[a, K.K_MID] = -1
                     fs[a, K.K_SPREAD] = m.initial_spread
                     fs[np.ix_(a, [K.K_BUY, K.K_SELL])] = m.min_order_size
@@ -133,19 +134,21 @@ class Simulation:
                     mm_list[si, :n] = a
                     first_wake[a] = open_ns + (1e9 * u).astype(np.int64)
         sp = np.zeros((S, K.NSP))
-        fstate = np.zeros((S, 3))
+        fstate = np.zeros((S, K.NFSTATE))
         for si, s in enumerate(config.symbols):
             f = s.fundamental
             sp[si] = [f.r_bar, f.kappa_per_s / 1e9, f.vol_per_sqrt_s / math.sqrt(1e9), f.jumps_per_day / (6.5 * 3600e9),
-                      f.jump_mean, f.jump_std, config.intraday.amplitude, config.intraday.tau_s * 1e9, open_ns, close_ns]
-            fstate[si] = [open_ns, f.r_bar, 0.0]
+                      f.jump_mean, f.jump_std, config.intraday.amplitude, config.intraday.tau_s * 1e9, open_ns, close_ns,
+                      f.vol_of_vol, f.vol_tau_s * 1e9, f.activity_exponent]
+            # the log-volatility starts from its stationary law (fundamental stream, drawn only when it is on)
+            fstate[si] = [open_ns, f.r_bar, 0.0, f.vol_of_vol * R.normal(frng, si) if f.vol_of_vol > 0 else 0.0]
             rate = sp[si, K.F_JRATE]
             fstate[si, K.F_NEXTJ] = open_ns + R.exponential(frng, si, 1.0 / rate) if rate > 0 else 1e30
 
         dt = int(round(config.snapshot_interval_s * 1e9))
         n_snap = (close_ns - open_ns) // dt + 1
         depth = config.l2_depth
-        max_push = 2 * max([s.market_makers.num_ticks for s in config.symbols] + [1]) + 4 + max_mm
+        max_push = 4 * max([s.market_makers.num_ticks for s in config.symbols] + [1]) + 4 + max_mm
         meta = np.zeros(K.KMETA, np.int64)
         meta[[K.K_NOW, K.K_OPEN, K.K_CLOSE, K.K_SNAPNEXT, K.K_SNAPDT, K.K_MAXPUSH, K.K_CDELAY]] = [
             open_ns, open_ns, close_ns, open_ns, dt, max_push, lat.computation_delay_ns]
