@@ -1,8 +1,8 @@
 """The one command-line entry point: ``multiexec ...``.
 
 Each area owns a sub-command group in its own ``cli.py`` (``data``, ``lob``, ``game``); the
-execution commands (``evaluate``, ``train``, ``compare``) live in ``execution/cli.py`` and
-``algos/cli.py``. Heavy imports happen inside the commands so that ``--help`` is fast.
+execution commands live in ``execution/cli.py`` (``evaluate``) and ``algos/cli.py`` (``train``,
+``compare``). Heavy imports happen inside the commands so that ``--help`` is fast.
 User errors (:class:`multiexec.MultiexecError`) print as one clear line, without a traceback.
 """
 
@@ -24,6 +24,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from multiexec.algos.cli import register as register_algos
     from multiexec.data.cli import app as data_app
     from multiexec.execution.cli import register as register_execution
     from multiexec.game.cli import app as game_app
@@ -33,12 +34,7 @@ def _register() -> None:
     app.add_typer(lob_app, name="lob", help="Limit-order-book market simulator (ABIDES kind).")
     app.add_typer(game_app, name="game", help="Almgren–Chriss execution game: Nash, Pareto, DDQN agents, collusion.")
     register_execution(app)
-    try:
-        from multiexec.algos.cli import register as register_algos
-    except ImportError:  # learning agents not installed in this build
-        pass
-    else:
-        register_algos(app)
+    register_algos(app)
 
 
 _register()
