@@ -1,0 +1,123 @@
+"""Independent runs (method × seed × variant) as self-contained jobs, and runners that execute them.
+
+A job is a :class:`RunSpec` (plain, picklable, JSON-serialisable) and the work is the module-level function
+:func:`run_spec`: it loads the data, trains (or resumes, or finds the finished run), evaluates the selected
+agent on the test split and returns a small dict. Nothing else is shared between jobs, so a runner only has
+to call ``run_spec`` somewhere: :class:`LocalRunner` uses a process pool over the machine's cores; a
+cluster engine can run the same function unchanged (for Ray: ``ray.get([ray.remote(run_spec).remote(s)
+for s in specs])``).
+
+Per-run outputs (beside the training outputs of :mod:`multiexec.algos.train`), in ``<out>/test/``::
+
+    metrics.json       EG, ARR, POS, GLR, TOC, fill, team_return on the test split
+    orders.csv days.csv per-order and per-day results
+    profile.json       average requested (intended) and executed fraction per step, buys and sells
+    rounds.csv         IaC only: metrics when acting with the intended actions of round k (k = 1..K)
+    convergence.json   IaC only: mean change of the intended actions between rounds
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from multiexec.algos.train import TrainConfig
+from multiexec.execution.env import ExecConfig
+
+_DATA_CACHE: dict[str, object] = {}
+
+
+class RunSpec(BaseModel):
+    """One independent training run and its test evaluation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: dict = Field(description="DataConfig as a dict (multiexec.data.dataset)")
+    train: TrainConfig
+    exec: ExecConfig = Field(default_factory=ExecConfig)
+    out: str
+    resume: bool = True
+    progress: bool = False
+
+
+def load_data_cached(data: dict):
+    """The dataset of a DataConfig dict, loaded once per process."""
+    from multiexec.data.dataset import DataConfig, load_dataset
+
+    key = json.dumps(data, sort_keys=True, default=str)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = load_dataset(DataConfig(**data))
+    return _DATA_CACHE[key]
+
+
+def _test_done(out: Path) -> bool:
+    return (out / "summary.json").is_file() and (out / "test" / "metrics.json").is_file()
+
+
+def run_spec(spec: RunSpec) -> dict:
+    """Train (or resume) one run, then evaluate its selected agent on the test split. Returns the summary
+    with the test metrics; a finished run is only read back."""
+    from multiexec.algos.train import train
+
+    out = Path(spec.out)
+    if spec.resume and _test_done(out):
+        return {**json.loads((out / "summary.json").read_text()), "test": json.loads((out / "test" / "metrics.json").read_text())}
+    dataset = load_data_cached(spec.data)
+    result = train(dataset, spec.train, out, spec.exec, resume=spec.resume, progress=spec.progress)
+    test = evaluate_run(result.agent, dataset, spec.exec, "test", out / "test")
+    return {**json.loads((out / "summary.json").read_text()), "test": test}
+
+
+def evaluate_run(agent, dataset, exec_cfg: ExecConfig, split: str, out: Path) -> dict:
+    """Test-split evaluation of a selected agent, with the per-round analysis for IaC."""
+    from multiexec.algos.evaluation import IntentionRecorder, evaluate
+    from multiexec.execution.env import MultiOrderEnv
+    from multiexec.policies.agents import IAC_METHODS, NeuralPolicy
+
+    out.mkdir(parents=True, exist_ok=True)
+    env = MultiOrderEnv(dataset.bars, dataset.orders, exec_cfg)
+    days = dataset.splits[split]
+    rec = IntentionRecorder(NeuralPolicy(agent), env.actions)
+    res = evaluate(env, rec, days)
+    metrics = {**res.metrics, "team_return": res.extra["team_return"]}
+    res.orders.to_csv(out / "orders.csv", index=False)
+    res.days.to_csv(out / "days.csv", index=False)
+    (out / "profile.json").write_text(json.dumps({k: list(map(float, v)) for k, v in res.profile.items()}))
+    if agent.cfg.method in IAC_METHODS:
+        rows = []
+        for k in range(1, agent.cfg.rounds + 1):
+            rk = evaluate(env, NeuralPolicy(agent, rounds=k), days)
+            rows.append({"round": k, **rk.metrics, "team_return": rk.extra["team_return"]})
+        pd.DataFrame(rows).to_csv(out / "rounds.csv", index=False)
+        (out / "convergence.json").write_text(json.dumps(rec.summary()))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+class Runner(Protocol):
+    """Executes ``fn`` on every spec and returns the results in order."""
+
+    def map(self, fn: Callable[[RunSpec], dict], specs: Sequence[RunSpec]) -> list[dict]: ...
+
+
+class LocalRunner:
+    """Runs jobs on this machine: in-process for one worker, else a process pool (one torch thread each)."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = max(1, workers or (os.cpu_count() or 1))
+
+    def map(self, fn: Callable[[RunSpec], dict], specs: Sequence[RunSpec]) -> list[dict]:
+        if self.workers == 1 or len(specs) <= 1:
+            return [fn(s) for s in tqdm(specs, desc="runs", disable=len(specs) <= 1)]
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(fn, s) for s in specs]
+            return [f.result() for f in tqdm(futures, desc=f"runs ({self.workers} workers)")]

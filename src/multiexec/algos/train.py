@@ -1,0 +1,187 @@
+"""Training loop for every learned method: sampling of training days, periodic validation with model
+selection, checkpoints with resume, CSV and TensorBoard logs.
+
+Output folder of a run::
+
+    config.json    the TrainConfig and the ExecConfig
+    metrics.csv    one row per learning step (kind=train) and per validation (kind=valid), x-axis order_steps
+    tb/            TensorBoard events (same scalars)
+    last.pt        everything needed to resume (agent, optimiser, counters, random states, log)
+    best.pt        the agent with the best validation score (``ExecAgent.load``)
+    summary.json   written when the run is complete
+
+The budget is counted in training days (episodes); a learning step takes ``rollout_days`` days.
+The same seed gives the same numbers (single-threaded torch; ``threads`` > 1 may change the last digits).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from multiexec.algos.evaluation import evaluate
+from multiexec.algos.learners import DDQNConfig, DDQNLearner, PPOLearner
+from multiexec.algos.ppo import PPOConfig
+from multiexec.errors import MultiexecError
+from multiexec.execution.env import F_NOW, F_SEQ, ExecConfig, MultiOrderEnv
+from multiexec.policies.agents import METHODS, AgentConfig, ExecAgent, NeuralPolicy
+
+
+class TrainConfig(BaseModel):
+    """One training run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(description="one of " + ", ".join(METHODS))
+    seed: int = 0
+    train_days: int = Field(2000, ge=1, description="training budget in days (episodes) sampled from the train split")
+    eval_every: int = Field(200, ge=1, description="training days between validations")
+    rollout_days: int = Field(16, ge=1, description="days per learning step (PPO family: per update)")
+    ddqn_rollout_days: int = Field(1, ge=1, description="days stepped together while DDQN collects transitions")
+    rounds: int | None = Field(None, ge=0, description="communication rounds K (None: Table 5)")
+    heads: int | None = Field(None, ge=1, description="attention heads (None: Table 5)")
+    ppo: PPOConfig = Field(default_factory=PPOConfig)
+    ddqn: DDQNConfig = Field(default_factory=DDQNConfig)
+    select_on: Literal["team_return", "EG_bps"] = Field(
+        "team_return", description="validation score for model selection: summed team reward (eq. 8) or EG"
+    )
+    threads: int | None = Field(1, ge=1, description="torch threads (None: torch's default)")
+    time_limit_s: float | None = Field(None, gt=0, description="stop (as complete) after this many seconds")
+
+    def agent_config(self, n_actions: int) -> AgentConfig:
+        return AgentConfig(method=self.method, n_actions=n_actions, f_seq=F_SEQ, f_now=F_NOW,
+                           rounds=self.rounds, heads=self.heads)
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    agent: ExecAgent  # the selected (best on validation) agent
+    best_score: float
+    order_steps: int
+    seconds: float
+    log: pd.DataFrame
+
+
+def _resume_key(cfg: dict) -> dict:
+    """The part of a TrainConfig a resumed run must share with its checkpoint (the budget may grow)."""
+    return {k: v for k, v in cfg.items() if k not in ("train_days", "time_limit_s", "threads", "eval_every")}
+
+
+def _split(dataset, name: str) -> np.ndarray:
+    ids = np.asarray(dataset.splits.get(name, []), dtype=np.int64)
+    if ids.size == 0:
+        raise MultiexecError(f"the dataset has no days in its {name!r} split")
+    return ids
+
+
+def make_learner(cfg: TrainConfig, env: MultiOrderEnv):
+    agent_cfg = cfg.agent_config(env.n_actions)
+    if cfg.method == "ddqn":
+        return DDQNLearner(agent_cfg, cfg.ddqn, env.n_steps, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    return PPOLearner(ExecAgent(agent_cfg), cfg.ppo, cfg.seed)
+
+
+def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | None = None, resume: bool = True,
+          progress: bool = True) -> TrainResult:
+    """Train ``cfg.method`` on ``dataset`` (``.bars``, ``.orders``, ``.splits``) and select on the valid split."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    exec_cfg = exec_cfg or ExecConfig()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    env = MultiOrderEnv(dataset.bars, dataset.orders, exec_cfg)
+    train_ids, valid_ids = _split(dataset, "train"), _split(dataset, "valid")
+    (out / "config.json").write_text(json.dumps({"train": cfg.model_dump(), "exec": exec_cfg.model_dump()}, indent=2))
+
+    learner = make_learner(cfg, env)
+    rng = np.random.default_rng(cfg.seed)
+    days_done, order_steps, best, elapsed0 = 0, 0, -np.inf, 0.0
+    log: list[dict] = []
+    ckpt = out / "last.pt"
+    if resume and ckpt.is_file():
+        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if _resume_key(blob["config"]) != _resume_key(cfg.model_dump()):
+            raise MultiexecError(f"{ckpt}: checkpoint was made with a different config (beyond the budget); "
+                                 "use a new --out or --no-resume")
+        learner.agent.load_state_dict(blob["agent"])
+        learner.load_state_dict(blob["learner"])
+        rng.bit_generator.state = blob["np_rng"]
+        torch.set_rng_state(blob["torch_rng"])
+        days_done, order_steps, best, elapsed0 = blob["days_done"], blob["order_steps"], blob["best"], blob["elapsed"]
+        log = blob["log"]
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(out / "tb"), purge_step=order_steps)
+    per_step = cfg.ddqn_rollout_days if cfg.method == "ddqn" else cfg.rollout_days
+    t0 = time.perf_counter() - elapsed0
+
+    def validate() -> None:
+        nonlocal best
+        res = evaluate(env, NeuralPolicy(learner.agent), valid_ids)
+        m = res.metrics
+        row = {"kind": "valid", "days": days_done, "order_steps": order_steps, "seconds": time.perf_counter() - t0,
+               "team_return": res.extra["team_return"], **{k: m[k] for k in ("EG_bps", "POS_pct", "GLR", "TOC_pct", "fill_pct")}}
+        score = row[cfg.select_on]
+        if score > best:
+            best = score
+            learner.agent.save(out / "best.pt", extra={"days": days_done, "order_steps": order_steps, "score": score})
+        row["best"] = best
+        log.append(row)
+        for k, v in row.items():
+            if k not in ("kind", "days", "order_steps"):
+                writer.add_scalar(f"valid/{k}", v, order_steps)
+
+    def checkpoint() -> None:
+        torch.save({
+            "config": cfg.model_dump(), "agent": learner.agent.state_dict(), "learner": learner.state_dict(),
+            "np_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "days_done": days_done,
+            "order_steps": order_steps, "best": best, "elapsed": time.perf_counter() - t0, "log": log,
+        }, out / "last.pt.tmp")
+        (out / "last.pt.tmp").replace(ckpt)
+        pd.DataFrame(log).to_csv(out / "metrics.csv", index=False)
+
+    if days_done == 0:
+        validate()
+        checkpoint()
+    next_eval = (days_done // cfg.eval_every + 1) * cfg.eval_every
+    bar = tqdm(total=cfg.train_days, initial=days_done, desc=f"train {cfg.method} seed {cfg.seed}", disable=not progress)
+    while days_done < cfg.train_days:
+        if cfg.time_limit_s is not None and time.perf_counter() - t0 > cfg.time_limit_s:
+            break
+        ids = rng.choice(train_ids, size=per_step, replace=train_ids.size < per_step)
+        stats = learner.learn(env, ids)
+        days_done += per_step
+        order_steps += int(stats.pop("order_steps"))
+        row = {"kind": "train", "days": days_done, "order_steps": order_steps, "seconds": time.perf_counter() - t0, **stats}
+        log.append(row)
+        for k, v in stats.items():
+            writer.add_scalar(f"train/{k}", v, order_steps)
+        bar.update(per_step)
+        bar.set_postfix(best=f"{best:.4g}")
+        if days_done >= next_eval or days_done >= cfg.train_days:
+            validate()
+            checkpoint()
+            next_eval += cfg.eval_every
+    bar.close()
+    if log[-1]["kind"] != "valid":  # stopped by the time limit between validations
+        validate()
+        checkpoint()
+    writer.close()
+    seconds = time.perf_counter() - t0
+    summary = {"method": cfg.method, "seed": cfg.seed, "best_score": best, "select_on": cfg.select_on,
+               "days": days_done, "order_steps": order_steps, "seconds": seconds,
+               "order_steps_per_s": order_steps / max(seconds, 1e-9), "complete": True}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return TrainResult(out, ExecAgent.load(out / "best.pt"), best, order_steps, seconds, pd.DataFrame(log))

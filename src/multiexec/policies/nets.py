@@ -1,0 +1,185 @@
+"""Network building blocks of the learned execution agents (IaC paper, appendix A.6; sizes of Table 5).
+
+Shapes: ``S`` samples (day-steps), ``N`` agents (orders, padded), ``D`` hidden size. Every block is
+vectorised over ``(S, N)`` and shares its parameters across agents. ``alive`` (S, N) marks agents that
+take part in communication: a padded or finished order neither sends nor receives (its hidden state is
+passed through unchanged and nobody attends to it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def mlp(sizes: list[int], out_act: nn.Module | None = None) -> nn.Sequential:
+    """Linear layers with ReLU between them (``len(sizes) - 1`` layers)."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    if out_act is not None:
+        layers.append(out_act)
+    return nn.Sequential(*layers)
+
+
+def masked_mean(x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` (S, N, D) over alive agents: (S, D); zeros where none is alive."""
+    w = alive.to(x.dtype).unsqueeze(-1)
+    return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+def mean_of_others(x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """For each agent, the mean of ``x`` over the *other* alive agents: (S, N, D); zeros if there is none."""
+    w = alive.to(x.dtype).unsqueeze(-1)
+    total = (x * w).sum(1, keepdim=True)
+    count = w.sum(1, keepdim=True)
+    others = total - x * w
+    n_others = (count - w).clamp_min(1.0)
+    return others / n_others
+
+
+class Extractor(nn.Module):
+    """E: a GRU over the agent's per-step history plus two FC layers with ReLU on [GRU state, current features].
+
+    The GRU is written out with two linear maps (input and recurrent, gates r, z, n as in ``torch.nn.GRU``) so
+    that it also runs under ``torch.func.vmap`` (the DDQN ensemble) — ``nn.GRU`` has no batching rule.
+    """
+
+    def __init__(self, f_seq: int, f_now: int, rnn: int = 64, hidden: int = 128):
+        super().__init__()
+        self.rnn_size = rnn
+        self.w_in = nn.Linear(f_seq, 3 * rnn)
+        self.w_rec = nn.Linear(rnn, 3 * rnn)
+        self.fc = mlp([rnn + f_now, hidden, hidden], out_act=nn.ReLU())
+        self.out_dim = hidden
+
+    def cell(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """One GRU step from the input projection ``gi`` (..., 3R) and the previous state ``h`` (..., R)."""
+        ir, iz, inn = gi.chunk(3, -1)
+        hr, hz, hn = self.w_rec(h).chunk(3, -1)
+        r = torch.sigmoid(ir + hr)
+        z = torch.sigmoid(iz + hz)
+        return (1 - z) * torch.tanh(inn + r * hn) + z * h
+
+    def scan(self, x: torch.Tensor) -> torch.Tensor:
+        """GRU states after each step of ``x`` (M, T, F): (M, T, R)."""
+        gi = self.w_in(x)
+        h = x.new_zeros(x.shape[0], self.rnn_size)
+        outs = []
+        for t in range(x.shape[1]):
+            h = self.cell(gi[:, t], h)
+            outs.append(h)
+        return torch.stack(outs, 1)
+
+    def advance(self, hist: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+        """The history state after one more step: ``hist`` (B, N, R) before step s, ``row`` (B, N, F) of step s."""
+        return self.cell(self.w_in(row), hist)
+
+    def history(self, seq: torch.Tensor, t: int | None = None) -> torch.Tensor:
+        """GRU summary of the history.
+
+        ``seq`` (B, N, T, F). With ``t`` given: the state after the first ``t`` steps, (B, N, R) (zeros for
+        t = 0). Without: the state before every step, (B, N, T, R), entry ``s`` summarising steps ``< s`` —
+        valid because a step's history row never changes once written (the environment's contract).
+        """
+        B, N, T, Fs = seq.shape
+        flat = seq.reshape(B * N, T, Fs)
+        if t is not None:
+            if t == 0:
+                return seq.new_zeros(B, N, self.rnn_size)
+            return self.scan(flat[:, :t])[:, -1].reshape(B, N, self.rnn_size)
+        out = self.scan(flat)
+        out = torch.cat([flat.new_zeros(B * N, 1, self.rnn_size), out[:, :-1]], dim=1)
+        return out.reshape(B, N, T, self.rnn_size)
+
+    def head(self, hist: torch.Tensor, now: torch.Tensor) -> torch.Tensor:
+        """h0 from the history summary (..., R) and current-step features (..., F_NOW)."""
+        return self.fc(torch.cat([hist, now], dim=-1))
+
+
+class CommNetChannel(nn.Module):
+    """CommNet-style round: h' = ReLU(W_s x_i + W_c mean_{j != i, alive} m_j), with m_j = W_m x_j."""
+
+    def __init__(self, in_dim: int, hidden: int = 128):
+        super().__init__()
+        self.msg = nn.Linear(in_dim, hidden)
+        self.self_lin = nn.Linear(in_dim, hidden)
+        self.comm_lin = nn.Linear(hidden, hidden, bias=False)
+
+    def forward(self, x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+        c = mean_of_others(self.msg(x), alive)
+        return F.relu(self.self_lin(x) + self.comm_lin(c))
+
+
+class TarMACChannel(nn.Module):
+    """TarMAC-style round: multi-head soft attention of each receiver's query over the other alive senders'
+    signatures (keys), aggregating their values; h' = ReLU(W_s x_i + W_o [heads]).
+
+    Cost is O(N^2 (key_dim + value_dim)) per head; keys and values are kept small (16 per head) and the
+    attention runs in PyTorch's fused kernel with an additive mask: -inf on the diagonal (no message to
+    oneself) and, only when some agent is dead, -inf for dead senders.
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 128, heads: int = 4, key_dim: int = 16, value_dim: int = 16):
+        super().__init__()
+        self.heads, self.key_dim, self.v_dim = heads, key_dim, value_dim
+        self.qkv = nn.Linear(in_dim, heads * (2 * key_dim + value_dim))
+        self.self_lin = nn.Linear(in_dim, hidden)
+        self.out = nn.Linear(heads * value_dim, hidden, bias=False)
+        self._diag: dict[tuple, torch.Tensor] = {}
+
+    def _diag_mask(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        key = (n, like.dtype, like.device)
+        if key not in self._diag:
+            self._diag[key] = torch.zeros(n, n, dtype=like.dtype, device=like.device).fill_diagonal_(float("-inf"))
+        return self._diag[key]
+
+    def forward(self, x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+        S, N, _ = x.shape
+        H, dk, dv = self.heads, self.key_dim, self.v_dim
+        q, k, v = self.qkv(x).view(S, N, H, 2 * dk + dv).transpose(1, 2).split([dk, dk, dv], dim=-1)
+        mask = self._diag_mask(N, x)
+        has = None
+        if N < 2 or not bool(alive.all()):
+            n_senders = alive.sum(1, keepdim=True) - alive.long()  # (S, N) other alive agents
+            has = n_senders > 0
+            key_bias = torch.zeros(S, 1, 1, N, dtype=x.dtype, device=x.device)
+            mask = mask + key_bias.masked_fill(~alive[:, None, None, :], float("-inf"))
+            if not bool(has.all()):  # rows without any sender: finite scores here, zero message below
+                mask = mask.masked_fill(~has[:, None, :, None], 0.0)
+        m = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (S, H, N, dv)
+        m = m.transpose(1, 2).reshape(S, N, H * dv)
+        if has is not None:
+            m = m * has.unsqueeze(-1).to(x.dtype)
+        return F.relu(self.self_lin(x) + self.out(m))
+
+
+def make_channel(kind: str, in_dim: int, hidden: int, heads: int) -> nn.Module:
+    if kind == "commnet":
+        return CommNetChannel(in_dim, hidden)
+    if kind == "tarmac":
+        return TarMACChannel(in_dim, hidden, heads)
+    raise ValueError(f"unknown channel {kind!r} (commnet or tarmac)")
+
+
+class ActionValue(nn.Module):
+    """Q̂(s, a): a three-layer MLP on h0 and the joint action, one estimate of the team's action value per agent.
+
+    The joint action enters as [one-hot of the agent's own action, masked mean of the other alive agents'
+    one-hot actions]: permutation invariant over the others, any number of agents, and it sees how much of
+    the team intends each action (what drives the shared cash).
+    """
+
+    def __init__(self, h_dim: int, n_actions: int, hidden: int = 128):
+        super().__init__()
+        self.n_actions = n_actions
+        self.net = mlp([h_dim + 2 * n_actions, hidden, hidden, 1])
+
+    def forward(self, h0: torch.Tensor, actions: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+        """``h0`` (S, N, D), ``actions`` (S, N) int64 → (S, N)."""
+        onehot = F.one_hot(actions, self.n_actions).to(h0.dtype)
+        others = mean_of_others(onehot, alive)
+        return self.net(torch.cat([h0, onehot, others], dim=-1)).squeeze(-1)
