@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/multiexec evaluate --policy twap --split test --out results/demo
+	$(BIN)/multiexec evaluate --policy twap,vwap,ac --split test --out results/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2

@@ -254,29 +254,15 @@ def _mean_profile(run_dirs: list[Path]) -> dict[str, np.ndarray] | None:
 
 
 def _fig_profile(cfg: CompareConfig, out: Path) -> Path | None:
-    import matplotlib.pyplot as plt
+    from multiexec.execution.plots import plot_profiles
 
     shown = [m for m in ("iac_t", "iac_c", "ppo") if m in cfg.methods]
     shown = [m for m in shown if m != "iac_c" or "iac_t" not in shown]
-    if not shown:
+    profiles = [(LABELS[m], p) for m in shown if (p := _mean_profile([out / m / f"seed{s}" for s in range(cfg.seeds)]))]
+    if not profiles:
         return None
-    fig, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 3.8), sharey=True, squeeze=False)
-    for ax, m in zip(axes[0], shown):
-        prof = _mean_profile([out / m / f"seed{s}" for s in range(cfg.seeds)])
-        if prof is None:
-            continue
-        t = np.arange(len(prof["buy_requested"]))
-        w = 0.4
-        ax.bar(t - w / 2, prof["buy_requested"], w, fill=False, edgecolor="tab:red", label="buy intended")
-        ax.bar(t - w / 2, prof["buy_executed"], w, color="tab:red", alpha=0.7, label="buy executed")
-        ax.bar(t + w / 2, prof["sell_executed"], w, color="tab:green", alpha=0.7, label="sell executed")
-        ax.set(title=LABELS[m], xlabel="step", ylabel="mean fraction of the order")
-        ax.legend(fontsize=8)
-    fig.suptitle("Execution profile on the test split, intended vs actual buys — paper Figure 3b")
-    fig.tight_layout()
     path = out / "fig3b_profile.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plot_profiles(profiles, path, title="execution profile on the test split")
     return path
 
 

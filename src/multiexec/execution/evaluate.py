@@ -86,7 +86,7 @@ def write_results(results: Sequence[EvalResult], out: Path, bars=None, reference
     for r in results:
         r.orders.to_csv(out / f"orders_{r.name}.csv", index=False)
         r.days.to_csv(out / f"days_{r.name}.csv", index=False)
-    plot_profiles(results, out / "execution_profile.png")
+    plot_profiles([(r.name, r.profile) for r in results], out / "execution_profile.png")
     if bars is not None:
         plot_price_trend(results[0].orders, bars, out / "price_trend.png")
     return table

@@ -43,21 +43,23 @@ def plot_price_trend(orders: pd.DataFrame, bars: MinuteBars, path: Path) -> None
     plt.close(fig)
 
 
-def plot_profiles(results: Sequence, path: Path) -> None:
-    """Average fraction of the order traded per step, intended (hollow) and executed (solid), buys and sells."""
-    n = len(results)
+def plot_profiles(profiles: Sequence[tuple[str, dict]], path: Path, title: str = "average execution profile") -> None:
+    """Average fraction of the order traded per step, intended (hollow) and executed (solid), buys and sells.
+
+    ``profiles``: (name, profile) pairs, a profile holding ``buy_requested``, ``buy_executed``,
+    ``sell_requested`` and ``sell_executed`` arrays over the steps (``EvalResult.profile``).
+    """
+    n = len(profiles)
     fig, axes = plt.subplots(n, 1, figsize=(8, 2.6 * n), squeeze=False, sharex=True)
-    for ax, r in zip(axes[:, 0], results):
-        p = r.profile
-        T = len(p["buy_executed"])
-        x = np.arange(T)
+    for ax, (name, p) in zip(axes[:, 0], profiles):
+        x = np.arange(len(p["buy_executed"]))
         w = 0.4
         ax.bar(x - w / 2, p["buy_requested"], w, fill=False, edgecolor="tab:red", label="buy intended")
         ax.bar(x - w / 2, p["buy_executed"], w, color="tab:red", alpha=0.7, label="buy executed")
         ax.bar(x + w / 2, p["sell_requested"], w, fill=False, edgecolor="tab:green", label="sell intended")
         ax.bar(x + w / 2, p["sell_executed"], w, color="tab:green", alpha=0.7, label="sell executed")
         ax.set_ylabel("fraction of order")
-        ax.set_title(f"{r.name}: average execution profile (cf. IaC Fig. 3b)")
+        ax.set_title(f"{name}: {title} (cf. IaC Fig. 3b)")
         ax.set_ylim(0, 1.3 * max(ax.get_ylim()[1], 1e-9))
         ax.legend(fontsize=7, ncol=4, loc="upper center")
     axes[-1, 0].set_xlabel("decision step")
