@@ -87,6 +87,21 @@ def test_channel_with_a_single_alive_agent_gets_no_message():
         torch.testing.assert_close(out[:, 0], alone[:, 0])
 
 
+def test_tarmac_channel_trains_after_acting_in_inference_mode():
+    """Acting (NeuralPolicy, inference mode) before training with every agent alive must not leave an
+    inference tensor in the channel's mask cache: backward through the channel has to work afterwards."""
+    torch.manual_seed(0)
+    ch = TarMACChannel(8, 16, heads=2)
+    x = torch.randn(3, 4, 8)
+    alive = torch.ones(3, 4, dtype=torch.bool)
+    with torch.inference_mode():
+        acted = ch(x, alive)
+    out = ch(x.clone().requires_grad_(), alive)
+    out.sum().backward()
+    assert ch.self_lin.weight.grad is not None
+    torch.testing.assert_close(out.detach(), acted.clone())
+
+
 @pytest.mark.parametrize("method", ["iac_t", "tarmac"])
 def test_agent_is_permutation_equivariant(method):
     agent = _agent(method)

@@ -132,7 +132,9 @@ class TarMACChannel(nn.Module):
         self._diag: dict[tuple, torch.Tensor] = {}
 
     def _diag_mask(self, n: int, like: torch.Tensor) -> torch.Tensor:
-        key = (n, like.dtype, like.device)
+        # one cache entry per inference mode: a mask made while acting under torch.inference_mode() is an
+        # inference tensor and must never reach a training forward (autograd refuses to save it)
+        key = (n, like.dtype, like.device, torch.is_inference_mode_enabled())
         if key not in self._diag:
             self._diag[key] = torch.zeros(n, n, dtype=like.dtype, device=like.device).fill_diagonal_(float("-inf"))
         return self._diag[key]
