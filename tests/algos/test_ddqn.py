@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from multiexec.algos.ddqn import (DDQNArgs, DoubleDQN, ReplayMemory, VmapEnsemble, clip_per_member, masked_argmax,
-                                  uniform_explore)
+from multiexec.algos.ddqn import (DDQNArgs, DoubleDQN, ReplayMemory, VmapEnsemble, best_candidate, clip_per_member,
+                                  masked_argmax, uniform_explore)
 from multiexec.errors import MultiexecError
 
 
@@ -111,3 +111,35 @@ class _MLP(nn.Module):
     def forward(self, obs, cand):
         x = torch.cat([obs.unsqueeze(-2).expand(*cand.shape, obs.shape[-1]), cand.unsqueeze(-1)], -1)
         return self.f(x).squeeze(-1)
+
+
+def test_replay_add_many_equals_one_by_one():
+    for drop in (True, False):
+        x = torch.arange(23.0).view(1, 23, 1).expand(2, 23, 1) + torch.tensor([[[0.0]], [[100.0]]])
+        a, b = ReplayMemory(2, 8, drop_oldest_half=drop), ReplayMemory(2, 8, drop_oldest_half=drop)
+        for start, n in ((0, 3), (3, 11), (14, 1), (15, 8)):  # chunks that cross the drops / wrap-arounds
+            a.add(x=x[:, start:start + n], r=x[:, start:start + n, 0])
+        for i in range(23):
+            b.add(x=x[:, i:i + 1], r=x[:, i:i + 1, 0])
+        assert len(a) == len(b) and a._pos == b._pos
+        assert torch.equal(a.data["x"], b.data["x"]) and torch.equal(a.data["r"], b.data["r"])
+
+
+def test_best_candidate_equals_masked_argmax():
+    g = torch.Generator().manual_seed(0)
+    net = _Tabular(3, 4, 7)
+    with torch.no_grad():
+        net.table.copy_(torch.randn(3, 4, 7, generator=g))
+    obs = torch.eye(4)[torch.randint(0, 4, (3, 9), generator=g)]
+    cand = torch.arange(7.0).expand(3, 9, 7)
+    mask = torch.rand(3, 9, 7, generator=g) < 0.4
+    mask[..., 2] |= ~mask.any(-1)  # every row has a valid candidate
+    mask[0, 0] = False
+    mask[0, 0, 5] = True  # a single valid candidate: chosen without scoring
+    full = masked_argmax(net(obs, cand), mask)
+    assert torch.equal(best_candidate(net, obs, cand, mask), full)
+    need = torch.rand(3, 9, generator=g) < 0.5
+    got = best_candidate(net, obs, cand, mask, need)
+    assert torch.equal(got[need], full[need])
+    assert torch.equal(got[~need], mask.to(torch.uint8).argmax(-1)[~need])  # first valid candidate
+    assert best_candidate(net, obs, cand, mask, torch.zeros(3, 9, dtype=torch.bool))[0, 0].item() == 5

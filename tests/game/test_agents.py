@@ -27,6 +27,8 @@ def test_candidates_mask_and_last_step():
     assert cand[0, 0].tolist() == [0, 18, 36, 54, 72, 90] and mask.all()
     cand, mask = g.target_candidates(_obs(90.0, 9))
     assert cand[0, 0, mask[0, 0]].tolist() == [90.0]
+    cand, mask = g.target_candidates(_obs(3.0, 2))  # repeated sales are scored once
+    assert cand[0, 0].tolist() == [0, 1, 1, 2, 2, 3] and cand[0, 0, mask[0, 0]].tolist() == [0, 1, 2, 3]
 
 
 def test_exploration_around_twap():
@@ -52,6 +54,13 @@ def test_qnet_shapes_and_normalisation():
     assert vn[0, 0].tolist() == pytest.approx([-1.0, 0.0]) and vn[0, 1].tolist() == [-1.0, -1.0]
     out = net(obs, cand)
     assert out.shape == (3, 2, 2)
+    # the note's network, written plainly: Linear(4,30) -> 5 x [Linear(30,30) + LeakyReLU] -> Linear(30,1)
+    x = torch.cat([state.unsqueeze(2).expand(3, 2, 2, 3), vn.unsqueeze(-1)], -1).reshape(3, 4, 4)
+    x = x @ net.weights[0] + net.biases[0]
+    for W, b in zip(list(net.weights)[1:-1], list(net.biases)[1:-1]):
+        x = torch.nn.functional.leaky_relu(x @ W + b)
+    ref = (x @ net.weights[-1] + net.biases[-1]).view(3, 2, 2)
+    assert torch.allclose(out, ref, atol=1e-5)
     assert not torch.allclose(out[0], out[1])  # independent members
 
 

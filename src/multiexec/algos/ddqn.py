@@ -15,6 +15,8 @@ Contract of the Q-network (any ``nn.Module``):
 Candidate actions and their validity come from ``candidates_fn(obs) -> (cand (E, B, K), mask (E, B, K) bool)``, so
 actions can depend on the state (e.g. 0..q_t shares). The double-Q target is
 ``y = r + gamma * (1 - done) * Q_target(s', cand'[argmax_k Q_main(s', cand'_k) over valid k])``.
+Argmaxes go through :func:`best_candidate`, which scores only the valid candidates of the states that need one
+(not terminal next states, not states with a single valid action, not exploring agents).
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ class ReplayMemory:
                          for k, v in fields.items()}
         if set(fields) != set(self.data):
             raise MultiexecError(f"replay memory fields {sorted(fields)} differ from {sorted(self.data)}")
-        for i in range(n):  # n is small (usually 1)
+        i = 0
+        while i < n:  # whole slices at a time; the same result as appending the n transitions one by one
             if self.size == self.capacity:
                 if self.drop_oldest_half:
                     half = self.capacity // 2
@@ -115,10 +118,12 @@ class ReplayMemory:
                     self.size = self._pos = self.capacity - half
                 else:
                     self._pos %= self.capacity
+            m = min(n - i, self.capacity - self._pos)
             for k, v in fields.items():
-                self.data[k][:, self._pos] = v[:, i]
-            self._pos += 1
+                self.data[k][:, self._pos:self._pos + m] = v[:, i:i + m]
+            self._pos += m
             self.size = max(self.size, min(self._pos, self.capacity))
+            i += m
 
     def sample(self, batch: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
         """Draw (E, batch, ...) transitions per member."""
@@ -167,6 +172,39 @@ def masked_argmax(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return q.masked_fill(~mask, float("-inf")).argmax(-1)
 
 
+def best_candidate(qnet: nn.Module, obs: torch.Tensor, cand: torch.Tensor, mask: torch.Tensor,
+                   need: torch.Tensor | None = None) -> torch.Tensor:
+    """``masked_argmax(qnet(obs, cand), mask)`` (E, B), evaluating only the pairs (state, valid candidate) that matter.
+
+    Rows with a single valid candidate, and rows where ``need`` (E, B) is False, get their first valid candidate
+    without evaluating the network. The remaining valid pairs are packed per member (padded to the largest member)
+    and scored as ``K = 1`` candidates, so masked-out candidates (e.g. sales above the inventory) cost nothing.
+    """
+    E, B, K = cand.shape
+    first = mask.to(torch.uint8).argmax(-1)
+    rows = mask.sum(-1) > 1
+    if need is not None:
+        rows &= need
+    sel = (mask & rows.unsqueeze(-1)).view(E, B * K)
+    P = int(sel.sum(1).max())
+    if P == 0:
+        return first
+    if P > 0.8 * B * K:  # packing would not save work: score every candidate
+        return torch.where(rows, masked_argmax(qnet(obs, cand), mask), first)
+    pos = sel.cumsum(1) - 1
+    slot = torch.where(sel, pos, P)  # column P collects the unselected entries and is dropped
+    flat = torch.zeros(E, P + 1, dtype=torch.long, device=cand.device)
+    flat.scatter_(1, slot, torch.arange(B * K, device=cand.device).expand(E, -1))
+    flat = flat[:, :P]
+    o = obs.reshape(E, B, -1)
+    obs_p = o.gather(1, (flat // K).unsqueeze(-1).expand(E, P, o.shape[-1])).view(E, P, *obs.shape[2:])
+    cand_p = cand.reshape(E, B * K).gather(1, flat).unsqueeze(-1)
+    scores = torch.full((E, B * K + 1), float("-inf"), dtype=cand_p.dtype, device=cand.device)
+    valid = torch.arange(P, device=cand.device) < sel.sum(1, keepdim=True)
+    scores.scatter_(1, torch.where(valid, flat, B * K), qnet(obs_p, cand_p).squeeze(-1).to(scores.dtype))
+    return torch.where(rows, scores[:, : B * K].view(E, B, K).argmax(-1), first)
+
+
 class DoubleDQN:
     """Double DQN for an ensemble of E independent agents (see the module docstring for the network contract).
 
@@ -186,7 +224,7 @@ class DoubleDQN:
         self.explore_fn = explore_fn or uniform_explore
         dev = next(qnet.parameters()).device
         self.gen = torch.Generator(device=dev).manual_seed(seed)
-        self.optim = torch.optim.Adam(qnet.parameters(), lr=args.learning_rate)
+        self.optim = torch.optim.Adam(qnet.parameters(), lr=args.learning_rate, fused=True)
         self.memory = ReplayMemory(self.E, args.buffer_size, args.drop_oldest_half)
         self.epsilon = args.epsilon_start
         self.steps = 0
@@ -202,10 +240,10 @@ class DoubleDQN:
     @torch.no_grad()
     def act(self, obs: torch.Tensor, cand: torch.Tensor, mask: torch.Tensor, greedy: bool = False) -> torch.Tensor:
         """Index (E, B) of the chosen candidate: epsilon-greedy (the exploration hook with probability epsilon)."""
-        idx = masked_argmax(self.q(obs, cand), mask)
         if greedy or self.epsilon <= 0:
-            return idx
-        explore = torch.rand(idx.shape, generator=self.gen, device=idx.device) < self.epsilon
+            return best_candidate(self.q, obs, cand, mask)
+        explore = torch.rand(mask.shape[:-1], generator=self.gen, device=mask.device) < self.epsilon
+        idx = best_candidate(self.q, obs, cand, mask, need=~explore)  # exploring members skip the greedy scoring
         if explore.any():
             idx = torch.where(explore, self.explore_fn(obs, cand, mask, self.gen), idx)
         return idx
@@ -229,7 +267,7 @@ class DoubleDQN:
         """Double-Q target (E, B): argmax by the main network, value by the target network."""
         with torch.no_grad():
             cand, mask = self.target_candidates_fn(batch["next_obs"])
-            best = masked_argmax(self.q(batch["next_obs"], cand), mask)
+            best = best_candidate(self.q, batch["next_obs"], cand, mask, need=batch["done"] == 0)
             a_next = cand.gather(-1, best.unsqueeze(-1))
             q_next = self.target(batch["next_obs"], a_next).squeeze(-1)
             return batch["reward"] + self.args.gamma * (1.0 - batch["done"]) * q_next

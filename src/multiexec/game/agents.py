@@ -59,14 +59,14 @@ class GameQNet(nn.Module):
     def forward(self, obs: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
         E, B, K = cand.shape
         state, vn = self.normalise(obs, cand)
-        W0, b0 = self.weights[0], self.biases[0]
+        W, b = list(self.weights), list(self.biases)
+        # activations are kept feature-major (E, H, rows): W^T h is faster than h W for these small, wide matrices
         # the first layer is affine in (state, v): evaluate the state part once per state, add v * w_v per candidate
-        base = torch.baddbmm(b0, state, W0[:, :3])  # (E, B, H)
-        h = (base.unsqueeze(2) + vn.unsqueeze(-1) * W0[:, 3].view(E, 1, 1, -1)).reshape(E, B * K, -1)
-        n = len(self.weights)
-        for i in range(1, n - 1):
-            h = nn.functional.leaky_relu(torch.baddbmm(self.biases[i], h, self.weights[i]))
-        return torch.baddbmm(self.biases[n - 1], h, self.weights[n - 1]).view(E, B, K)
+        base = torch.bmm(W[0][:, :3].transpose(1, 2), state.transpose(1, 2)).add_(b[0].transpose(1, 2))  # (E, H, B)
+        h = (W[0][:, 3].view(E, -1, 1, 1) * vn.unsqueeze(1)).add_(base.unsqueeze(-1)).view(E, -1, B * K)
+        for i in range(1, len(W) - 1):
+            h = nn.functional.leaky_relu_(torch.bmm(W[i].transpose(1, 2), h).add_(b[i].transpose(1, 2)))
+        return torch.bmm(W[-1].transpose(1, 2), h).add_(b[-1].transpose(1, 2)).view(E, B, K)
 
 
 class GameActions:
@@ -98,8 +98,10 @@ class GameActions:
         frac = torch.linspace(0, 1, self.grid)
         cand = torch.round(frac * q)
         last = t >= self.N - 1
-        mask = ~last | ((cand - q).abs() < 1e-6)
-        return cand, mask.expand_as(cand)
+        repeat = torch.zeros_like(cand, dtype=torch.bool)
+        repeat[..., 1:] = cand[..., 1:] == cand[..., :-1]  # a repeated sale (q < K - 1) scores as its first copy
+        mask = (~last | ((cand - q).abs() < 1e-6)) & ~repeat
+        return cand, mask
 
     def explore(self, obs: torch.Tensor, cand: torch.Tensor, mask: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Exploration around TWAP: ``v ~ round(Normal(q/(N-t), |q/(N-t)|))``, 0 when outside ``[0, q]``; ``q`` at the last step.

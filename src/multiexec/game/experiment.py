@@ -12,7 +12,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
-from multiexec.algos.ddqn import DDQNArgs, DoubleDQN, masked_argmax
+from multiexec.algos.ddqn import DDQNArgs, DoubleDQN, best_candidate
 from multiexec.game.agents import GameActions, GameQNet, price_range
 from multiexec.game.market import market_step
 from multiexec.game.params import GameParams
@@ -210,7 +210,7 @@ def _test_group(qnet: GameQNet, p: GameParams, actions: GameActions, sig: float,
         for t in range(p.N):
             obs = _obs(q, t, S, n)
             cand, mask = actions.candidates(obs)
-            idx = masked_argmax(qnet(obs, cand), mask)
+            idx = best_candidate(qnet, obs, cand, mask)
             v = _to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), R, n).double()
             S_new, recv = market_step(S, v, p, gen, sigma=sig)
             cash += v * recv
