@@ -21,6 +21,19 @@ from multiexec.errors import MultiexecError
 FIELDS = ("open", "high", "low", "close", "volume")
 
 
+def check_axes(obj, kind: str, fields: tuple[str, ...], shape: tuple[int, ...], dtype=None) -> None:
+    """Shared checks of the bar containers: field shapes, unique symbols, strictly increasing dates."""
+    for name in fields:
+        arr = np.asarray(getattr(obj, name), dtype=dtype)
+        if arr.shape != shape:
+            raise MultiexecError(f"{kind}.{name} has shape {arr.shape}, expected {shape}")
+        setattr(obj, name, arr)
+    if len(set(obj.symbols)) != len(obj.symbols):
+        raise MultiexecError(f"{kind}: duplicate symbols")
+    if len(obj.dates) > 1 and not np.all(np.diff(obj.dates.astype(np.int64)) > 0):
+        raise MultiexecError(f"{kind}: dates must be strictly increasing")
+
+
 @dataclass
 class MinuteBars:
     symbols: list[str]  # (A,)
@@ -39,16 +52,7 @@ class MinuteBars:
         self.dates = np.asarray(self.dates, dtype="datetime64[D]")
         self.minutes = np.asarray(self.minutes, dtype=np.int64)
         self.symbols = [str(s) for s in self.symbols]
-        shape = (len(self.dates), len(self.symbols), len(self.minutes))
-        for name in FIELDS + ("traded",):
-            arr = np.asarray(getattr(self, name))
-            if arr.shape != shape:
-                raise MultiexecError(f"MinuteBars.{name} has shape {arr.shape}, expected {shape}")
-            setattr(self, name, arr)
-        if len(set(self.symbols)) != len(self.symbols):
-            raise MultiexecError("MinuteBars: duplicate symbols")
-        if len(self.dates) > 1 and not np.all(np.diff(self.dates.astype(np.int64)) > 0):
-            raise MultiexecError("MinuteBars: dates must be strictly increasing")
+        check_axes(self, "MinuteBars", FIELDS + ("traded",), (len(self.dates), len(self.symbols), len(self.minutes)))
         if len(self.minutes) > 1 and not np.all(np.diff(self.minutes) > 0):
             raise MultiexecError("MinuteBars: minutes must be strictly increasing")
         for name in ("open", "high", "low", "close"):

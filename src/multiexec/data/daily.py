@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from multiexec.data.bars import MinuteBars
+from multiexec.data.bars import MinuteBars, check_axes
 from multiexec.errors import MultiexecError
 
 DAILY_FIELDS = ("open", "high", "low", "close", "volume")
@@ -38,16 +38,7 @@ class DailyBars:
     def __post_init__(self) -> None:
         self.dates = np.asarray(self.dates, dtype="datetime64[D]")
         self.symbols = [str(s) for s in self.symbols]
-        shape = (len(self.dates), len(self.symbols))
-        for name in DAILY_FIELDS:
-            arr = np.asarray(getattr(self, name), dtype=np.float64)
-            if arr.shape != shape:
-                raise MultiexecError(f"DailyBars.{name} has shape {arr.shape}, expected {shape}")
-            setattr(self, name, arr)
-        if len(set(self.symbols)) != len(self.symbols):
-            raise MultiexecError("DailyBars: duplicate symbols")
-        if len(self.dates) > 1 and not np.all(np.diff(self.dates.astype(np.int64)) > 0):
-            raise MultiexecError("DailyBars: dates must be strictly increasing")
+        check_axes(self, "DailyBars", DAILY_FIELDS, (len(self.dates), len(self.symbols)), dtype=np.float64)
         present = np.isfinite(self.close)
         for name in ("open", "high", "low", "close"):
             arr = getattr(self, name)
