@@ -435,6 +435,19 @@ def _match(st, t, s, taker_slot, side, limit_i, qty):
 
 
 @nb.njit(cache=True)
+def _match_and_rest(st, t, s, slot, oid, side, i, qty):
+    """Match order ``slot`` against the book at level index ``i``; rest what is left. Returns ``oid`` or FILLED."""
+    pool = st.pool
+    rem = _match(st, t, s, slot, side, i, qty)
+    if rem == 0:
+        _release(pool, st.free, st.meta, slot)
+        return FILLED
+    pool[slot, O_QTY] = rem
+    _rest(pool, st.lvl, st.bits, st.symv, st.agv, st.meta, slot)
+    return oid
+
+
+@nb.njit(cache=True)
 def limit_order(st, t, s, agent, side, px, qty):
     """Limit order: matches what it crosses, rests the remainder. Returns its id when it rests,
     FILLED (-1) when fully executed, REJECTED (-2) for a price outside the band or a bad size/side."""
@@ -447,13 +460,7 @@ def limit_order(st, t, s, agent, side, px, qty):
     slot = _alloc(pool, st.free, st.meta, t, s, agent, side, px, qty)
     oid = _oid(pool, slot)
     _log_msg(st.oll, st.meta, t, s, agent, MSG_LIMIT, side, px, qty, oid)
-    rem = _match(st, t, s, slot, side, i, qty)
-    if rem == 0:
-        _release(pool, st.free, st.meta, slot)
-        return FILLED
-    pool[slot, O_QTY] = rem
-    _rest(pool, st.lvl, st.bits, st.symv, st.agv, st.meta, slot)
-    return oid
+    return _match_and_rest(st, t, s, slot, oid, side, i, qty)
 
 
 @nb.njit(cache=True)
@@ -525,13 +532,7 @@ def modify_order(st, t, oid, px, qty, agent, sym=-1, side=0):
     _unlink(pool, st.lvl, st.bits, st.symv, st.agv, st.meta, slot)
     pool[slot, O_PX] = px
     pool[slot, O_TIME] = t
-    rem = _match(st, t, s, slot, side, i_new, qty)
-    if rem == 0:
-        _release(pool, st.free, st.meta, slot)
-        return FILLED
-    pool[slot, O_QTY] = rem
-    _rest(pool, st.lvl, st.bits, st.symv, st.agv, st.meta, slot)
-    return oid
+    return _match_and_rest(st, t, s, slot, oid, side, i_new, qty)
 
 
 @nb.njit(cache=True)
