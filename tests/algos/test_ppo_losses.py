@@ -66,27 +66,28 @@ def test_normalise_per_round_over_mask():
     assert float(out[1].mean()) == pytest.approx(0.0, abs=1e-6)
 
 
-def _rollout(method, tiny_random):
+def _rollout(method, tiny_random, intentions="soft"):
     ds = tiny_random
     env = MultiOrderEnv(ds.bars, ds.orders, TINY_EXEC)
     torch.manual_seed(0)
-    agent = ExecAgent(AgentConfig(method=method, f_seq=F_SEQ, f_now=F_NOW))
+    agent = ExecAgent(AgentConfig(method=method, f_seq=F_SEQ, f_now=F_NOW, intentions=intentions))
     roll = collect_rollout(env, agent, np.array([0, 1, 2, 3]), reward_scale=100.0)
     return agent, roll
 
 
-@pytest.mark.parametrize("method", ["ppo", "tarmac", "is", "iac_t"])
-def test_recomputed_log_probs_match_the_rollout(method, tiny_random):
+@pytest.mark.parametrize("method,intentions", [("ppo", "soft"), ("tarmac", "soft"), ("is", "soft"), ("iac_t", "soft"),
+                                               ("iac_t", "sampled")])
+def test_recomputed_log_probs_match_the_rollout(method, intentions, tiny_random):
     """Before any update the PPO ratio is exactly 1: the training-time forward reproduces the acting one."""
-    agent, roll = _rollout(method, tiny_random)
+    agent, roll = _rollout(method, tiny_random, intentions)
     adv, ret = gae(roll.rewards, roll.values, 1.0, 0.9)
     _, stats = ppo_loss(agent, roll, torch.arange(4), adv, ret, PPOConfig())
     assert abs(stats["approx_kl"]) < 1e-6
 
 
 def test_iac_loss_on_a_hand_checkable_batch(tiny_random):
-    """At ratio 1 the IaC policy gradient equals that of -1/K sum_k mean(normalised A_k * log pi_k)."""
-    agent, roll = _rollout("iac_t", tiny_random)
+    """Sampled intentions: at ratio 1 the IaC policy gradient equals that of -1/K sum_k mean(normalised A_k * log pi_k)."""
+    agent, roll = _rollout("iac_t", tiny_random, "sampled")
     cfg = PPOConfig(value_coef=0.0, q_coef=0.0, entropy_coef=0.0)
     adv, ret = gae(roll.rewards, roll.values, 1.0, 0.9)
     days = torch.arange(4)
@@ -111,5 +112,50 @@ def test_iac_loss_on_a_hand_checkable_batch(tiny_random):
         a = (a - a.mean()) / (a.std(unbiased=False) + 1e-8)
         terms.append((a * logp[k][acting]).mean())
     by_hand = -torch.stack(terms).mean()
+    grads_hand = torch.autograd.grad(by_hand, agent.decision[0].weight)[0]
+    torch.testing.assert_close(grads, grads_hand, atol=1e-6, rtol=1e-4)
+
+
+def test_soft_iac_loss_on_a_hand_checkable_batch(tiny_random):
+    """Soft intentions: at ratio 1 the policy gradient equals that of
+    -mean(Â_K log pi_K(a_K)) - c/(K-1) sum_{k<K} mean(sum_a pi_k(a) (Q̂_k(a) - E_{pi_k} Q̂_k) / s),
+    with A_K = G - E_{pi_{K-1}} Q̂, Â_K = (A_K - mean) / s and Q̂_k scored against the others' pi_k."""
+    from multiexec.policies.nets import mean_of_others
+
+    agent, roll = _rollout("iac_t", tiny_random, "soft")
+    c = 0.7
+    cfg = PPOConfig(value_coef=0.0, q_coef=0.0, entropy_coef=0.0, intent_coef=c)
+    adv, ret = gae(roll.rewards, roll.values, 1.0, 0.9)
+    loss, _ = ppo_loss(agent, roll, torch.arange(4), adv, ret, cfg)
+    grads = torch.autograd.grad(loss, agent.decision[0].weight)[0]
+
+    T, N = roll.now.shape[1:3]
+    S, A = 4 * T, agent.cfg.n_actions
+    h0 = agent.encode_episode(roll.seq, roll.now).reshape(S, N, -1)
+    alive = roll.active.reshape(S, N)
+    given = roll.actions.reshape(3, S, N)
+    acting = alive & (torch.arange(T).repeat(4) < T - 1).unsqueeze(1)
+    dec = agent.decide(h0, alive, given=given)
+    probs = torch.softmax(dec.logits[:2], -1)
+
+    def q_every(p):  # Q̂(s, own action a, others' mean intention) for each a, the slow way
+        with torch.no_grad():
+            others = mean_of_others(p, alive)
+            cols = [agent.qhat.net(torch.cat([h0, torch.nn.functional.one_hot(torch.full((S, N), a), A).float(),
+                                              others], -1)).squeeze(-1) for a in range(A)]
+        return torch.stack(cols, -1)
+
+    q2 = q_every(probs[1].detach())
+    raw = ret.reshape(S, N) - (probs[1].detach() * q2).sum(-1)
+    a = raw[acting]
+    s = a.std(unbiased=False) + 1e-8
+    logp = torch.distributions.Categorical(logits=dec.logits[2]).log_prob(given[2])
+    pg = (((a - a.mean()) / s) * logp[acting]).mean()
+    intent = []
+    for k in range(2):
+        q = q_every(probs[k].detach())
+        q = (q - (probs[k].detach() * q).sum(-1, keepdim=True)) / s
+        intent.append((probs[k] * q).sum(-1)[acting].mean())
+    by_hand = -(pg + c * torch.stack(intent).mean())
     grads_hand = torch.autograd.grad(by_hand, agent.decision[0].weight)[0]
     torch.testing.assert_close(grads, grads_hand, atol=1e-6, rtol=1e-4)

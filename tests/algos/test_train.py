@@ -15,7 +15,7 @@ from multiexec.algos.ppo import PPOConfig
 from multiexec.algos.runner import evaluate_run
 from multiexec.algos.train import TrainConfig, train
 from multiexec.errors import MultiexecError
-from multiexec.execution.env import MultiOrderEnv
+from multiexec.execution.env import ExecConfig, MultiOrderEnv
 from multiexec.policies.agents import METHODS, ExecAgent, NeuralPolicy
 from tests.algos.conftest import OPTIMAL_EG, TINY_EXEC, known_optimum_dataset
 
@@ -56,6 +56,23 @@ def test_ppo_learns_the_known_optimum(tmp_path):
     eg = evaluate(env, NeuralPolicy(res.agent), [0, 1]).orders.groupby("side")["eg_bps"].mean()
     assert eg["sell"] == pytest.approx(OPTIMAL_EG["sell"], rel=0.05)
     assert eg["buy"] == pytest.approx(OPTIMAL_EG["buy"], rel=0.05)
+
+
+def _reaches_optimum(method, seed, out, intentions="soft"):
+    ds = known_optimum_dataset()
+    cfg = TrainConfig(method=method, seed=seed, train_days=240, eval_every=80, rollout_days=8, intentions=intentions,
+                      ppo=PPOConfig(lr=1e-3, reward_scale=1.0))
+    res = train(ds, cfg, out, TINY_EXEC, progress=False)
+    env = MultiOrderEnv(ds.bars, ds.orders, TINY_EXEC)
+    eg = evaluate(env, NeuralPolicy(res.agent), [0, 1]).orders.groupby("side")["eg_bps"].mean()
+    return all(eg[s] == pytest.approx(OPTIMAL_EG[s], rel=0.05) for s in ("sell", "buy"))
+
+
+def test_iac_learns_the_known_optimum_in_most_seeds(tmp_path):
+    """IaC^T (K = 3, soft intentions) reaches the optimum in at least 2 of 3 seeds (0/6 seeds with the paper's
+    sampled intentions and per-round attribution: docs/iac_investigation.md §6)."""
+    hits = [_reaches_optimum("iac_t", seed, tmp_path / str(seed)) for seed in range(3)]
+    assert sum(hits) >= 2, hits
 
 
 def test_ddqn_learns_the_known_optimum(tmp_path):
@@ -123,7 +140,7 @@ def test_cli_train_and_compare_end_to_end(tmp_path):
     assert r.exit_code == 0, r.output
     out = tmp_path / "cmp" / "data"
     t1 = pd.read_csv(out / "table1.csv")
-    assert set(t1["method"]) == {"TWAP", "VWAP", "AC", "PPO", "IaC^T"}
+    assert set(t1["method"]) == {"TWAP", "VWAP", "AC", "Side split", "PPO", "IaC^T"}
     assert t1.set_index("method").loc["TWAP", "EG_bps_mean"] == pytest.approx(0.0, abs=1e-6)
     for f in ("fig8_learning_curves.png", "fig3b_profile.png", "fig3c_rounds.png", "fig4a_convergence.png",
               "fig4b_rounds.png", "significance.csv", "timing.csv", "rounds_K.csv"):
@@ -140,6 +157,44 @@ def test_cli_train_and_compare_end_to_end(tmp_path):
                                "--doc", str(doc2)])
     assert r.exit_code == 0, r.output
     assert doc2.read_text().split("\n", 3)[3] == text.split("\n", 3)[3]  # same body, new header line
+
+
+def test_ray_runner_gives_the_local_results(tmp_path):
+    """The same RunSpecs through Ray tasks and in-process: identical test metrics (Ray is an optional extra)."""
+    pytest.importorskip("ray")
+    from multiexec.algos.runner import LocalRunner, RunSpec, make_runner, run_spec
+
+    def specs(root):
+        return [RunSpec(data=TINY_DATA, train=_cfg(m, train_days=2, seed=1), exec=ExecConfig(step_minutes=130), out=str(root / m))
+                for m in ("ppo", "iac_t")]
+
+    local = LocalRunner(1).map(run_spec, specs(tmp_path / "local"))
+    remote = make_runner("ray", workers=2).map(run_spec, specs(tmp_path / "ray"))
+    assert [r["test"] for r in remote] == [r["test"] for r in local]
+
+
+def test_finished_runs_are_reused_only_for_the_same_config(tmp_path):
+    from multiexec.algos.runner import RunSpec, run_spec
+
+    def spec(**kw):
+        return RunSpec(data=TINY_DATA, train=_cfg("ppo", train_days=2, seed=1, **kw),
+                       exec=ExecConfig(step_minutes=130), out=str(tmp_path))
+
+    first = run_spec(spec())
+    mtime = (tmp_path / "best.pt").stat().st_mtime_ns
+    assert run_spec(spec())["test"] == first["test"]
+    assert (tmp_path / "best.pt").stat().st_mtime_ns == mtime  # read back, not retrained
+    with pytest.raises(MultiexecError, match="different config"):
+        run_spec(spec(ppo=PPOConfig(lr=5e-4)))
+    # settings the method does not use do not make it a different run
+    assert run_spec(spec(ddqn=TINY_DDQN.model_copy(update={"batch_size": 4})))["test"] == first["test"]
+
+
+def test_unknown_runner():
+    from multiexec.algos.runner import make_runner
+
+    with pytest.raises(MultiexecError, match="unknown runner"):
+        make_runner("slurm")
 
 
 def test_cli_rejects_bad_input(tmp_path):

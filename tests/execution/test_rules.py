@@ -63,3 +63,16 @@ def test_rules_reject_bad_input(random_market):
         make_rule_policy("vwap", bars, [], ExecConfig())
     with pytest.raises(ValueError, match="extra"):
         make_rule_policy("ac", bars, [0], ExecConfig(), risk=1.0)
+
+
+def test_side_split_sells_first_buys_last():
+    M = 120  # four 30-minute steps
+    bars = make_bars(np.full((1, 2, M), 10.0))
+    from multiexec.data.orders import DayOrders
+
+    env = MultiOrderEnv(bars, [DayOrders(bars.dates[0], ["S0", "S1"], [1, -1], [100.0, 100.0], 1e9)])
+    prof = run(env, make_rule_policy("side_split", bars, [0], ExecConfig(), steps=2), [0])
+    np.testing.assert_allclose(prof["executed"][0, 0], [0.5, 0.5, 0, 0])  # the sell
+    np.testing.assert_allclose(prof["executed"][0, 1], [0, 0, 0.5, 0.5])  # the buy
+    with pytest.raises(MultiexecError, match="steps=9"):
+        make_rule_policy("side_split", bars, [0], ExecConfig(), steps=9)

@@ -100,6 +100,8 @@ def compare(
     action_spaces: str = typer.Option("", help="action sets for Table 4, ';'-separated, e.g. '0,.33,.67,1;0,.2,.4,.6,.8,1'"),
     sweep_seeds: int = typer.Option(None, help="seeds of the K-sweep and action-space runs (default: --seeds)"),
     workers: int = typer.Option(None, help="parallel runs (default: all cores)"),
+    runner: str = typer.Option("local", help="where runs execute: local (process pool) or ray (pip install -e '.[ray]')"),
+    ray_address: str = typer.Option(None, help="Ray cluster address (e.g. auto); default: start Ray locally"),
     out: Path = typer.Option(Path("runs/compare"), help="folder of the comparison (one sub-folder per data source)"),
     config: Path = typer.Option(None, help="JSON with CompareConfig fields (train overrides, exec, rules, ...)"),
     doc: Path = typer.Option(None, help="also (re)write this markdown report, e.g. docs/results.md"),
@@ -108,6 +110,7 @@ def compare(
 ) -> None:
     """Train or load every method × seed, evaluate the rules, write Table 1 (+ Table 4) and the paper's figures."""
     from multiexec.algos.compare import CompareConfig, run_compare
+    from multiexec.algos.runner import make_runner
     from multiexec.policies.agents import METHODS
 
     base = _read_json(config, "compare config")
@@ -136,7 +139,7 @@ def compare(
             if not (run_dir / "table1.csv").is_file():
                 raise MultiexecError(f"--report-only: {run_dir} has no finished comparison (table1.csv)")
             continue
-        tables = run_compare(cfg, run_dir, workers)
+        tables = run_compare(cfg, run_dir, workers, make_runner(runner, workers, ray_address))
         t1 = tables["table1"]
         typer.echo(f"\nTable 1 — {src} (test split)")
         typer.echo(t1[["method", "EG_bps", "ARR_pct", "POS_pct", "GLR", "TOC_pct", "fill_pct"]].to_string(index=False))

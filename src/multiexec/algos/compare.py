@@ -23,14 +23,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from multiexec.algos.runner import LocalRunner, RunSpec, load_data_cached, run_spec
+from multiexec.algos.runner import LocalRunner, Runner, RunSpec, load_data_cached, run_spec
 from multiexec.algos.train import TrainConfig
 from multiexec.execution.env import ExecConfig
 from multiexec.policies.agents import METHODS
 
 METRICS = ("EG_bps", "ARR_pct", "POS_pct", "GLR", "TOC_pct", "fill_pct")
 LABELS = {"ppo": "PPO", "ddqn": "DDQN", "commnet": "CommNet", "tarmac": "TarMAC", "is": "IS",
-          "iac_c": "IaC^C", "iac_t": "IaC^T", "twap": "TWAP", "vwap": "VWAP", "ac": "AC"}
+          "iac_c": "IaC^C", "iac_t": "IaC^T", "twap": "TWAP", "vwap": "VWAP", "ac": "AC", "side_split": "Side split"}
 TABLE4_METHODS = ("ppo", "tarmac", "iac_t")
 
 
@@ -42,7 +42,7 @@ class CompareConfig(BaseModel):
     data: dict = Field(default_factory=dict, description="DataConfig as a dict")
     methods: list[str] = Field(default_factory=lambda: list(METHODS))
     seeds: int = Field(3, ge=1)
-    rules: list[str] = Field(default_factory=lambda: ["twap", "vwap", "ac"])
+    rules: list[str] = Field(default_factory=lambda: ["twap", "vwap", "ac", "side_split"])
     train: dict = Field(default_factory=dict, description="TrainConfig overrides shared by all runs")
     exec: ExecConfig = Field(default_factory=ExecConfig)
     rounds_sweep: list[int] = Field(default_factory=list, description="K values for Figure 4b (IaC^T)")
@@ -74,14 +74,15 @@ def plan(cfg: CompareConfig, out: Path) -> dict[str, list[tuple[str, RunSpec]]]:
     return groups
 
 
-def run_compare(cfg: CompareConfig, out: str | Path, workers: int | None = None) -> dict[str, pd.DataFrame]:
+def run_compare(cfg: CompareConfig, out: str | Path, workers: int | None = None,
+                runner: Runner | None = None) -> dict[str, pd.DataFrame]:
     """Train or load every run, evaluate the rules, write the tables and figures; return the tables."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare_config.json").write_text(json.dumps(cfg.model_dump(), indent=2))
     groups = plan(cfg, out)
     flat = [s for g in groups.values() for _, s in g]
-    LocalRunner(workers).map(run_spec, flat)
+    (runner or LocalRunner(workers)).map(run_spec, flat)
     dataset = load_data_cached(cfg.data)
     dataset.summary().to_csv(out / "data_summary.csv", index=False)
     rules = _rules(cfg, dataset, out / "rules")

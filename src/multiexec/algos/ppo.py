@@ -5,11 +5,13 @@ trained decisions ``R``: the K rounds of intended actions for IaC, one otherwise
 
 - one decision (PPO, CommNet, TarMAC, IS): GAE(γ, λ) of the order's reward (eq. 7) for PPO, of the team
   reward (eq. 8) for the team methods.
-- IaC (eq. 16 with Q̂(s, a_0) = 0): ``A_k = Q̂(s, a_k) - Q̂(s, a_{k-1})`` for k < K, and for k = K the value
-  of the actions actually taken, estimated by the λ-return of the trajectory (GAE advantage + V(s)),
-  minus Q̂(s, a_{K-1}). Q̂ is fitted on the taken actions a_K against the same λ-return.
+- IaC with sampled intentions (the paper's literal form; eq. 16 with Q̂(s, a_0) = 0):
+  ``A_k = Q̂(s, a_k) - Q̂(s, a_{k-1})`` for k < K, and for k = K the value of the actions actually taken,
+  estimated by the λ-return of the trajectory (GAE advantage + V(s)), minus Q̂(s, a_{K-1}). The loss (eq. 19)
+  averages the clipped PPO surrogate over the K rounds.
+- IaC with soft intentions (the default): see :func:`_soft_iac_objective`.
 
-The loss (eq. 19) averages the clipped PPO surrogate over the R decisions. Policy terms count only agents
+Q̂ is fitted on the taken actions a_K against the λ-return. Policy terms count only agents
 that are alive (order not finished) at steps whose action matters (the last step is forced by the
 environment); value and Q̂ terms count every real order.
 """
@@ -27,11 +29,12 @@ from multiexec.policies.agents import ExecAgent, obs_tensors
 
 
 class PPOConfig(BaseModel):
-    """PPO settings (Table 5 of the paper where it gives them)."""
+    """PPO settings (Table 5 of the paper where it gives them, except lr and entropy_coef: see their notes)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    lr: float = Field(1e-4, gt=0, description="Adam learning rate")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate (selected on validation, docs/iac_investigation.md §4; "
+                      "the paper's Table 5 searched 1e-4..1e-5)")
     gamma: float = Field(1.0, ge=0, le=1, description="discount factor")
     gae_lambda: float = Field(0.9, ge=0, le=1, description="GAE lambda")
     clip: float = Field(0.2, gt=0, description="PPO ratio clipping")
@@ -40,10 +43,13 @@ class PPOConfig(BaseModel):
     rollout_days: int = Field(16, ge=1, description="days (episodes) collected per update")
     value_coef: float = Field(0.5, ge=0)
     q_coef: float = Field(0.5, ge=0, description="weight of the Q̂ regression loss (IaC)")
-    entropy_coef: float = Field(0.01, ge=0)
+    entropy_coef: float = Field(0.05, ge=0, description="entropy bonus (selected on validation with lr, as above)")
     model_coef: float = Field(0.5, ge=0, description="weight of the IS prediction losses")
     max_grad_norm: float = Field(0.5, gt=0)
     reward_scale: float = Field(100.0, gt=0, description="rewards are multiplied by this before learning")
+    intent_coef: float = Field(0.0, ge=0, description="IaC (soft intentions): weight of the attribution objective of "
+                               "the rounds k < K (0: those rounds learn only through the executed round; see "
+                               "docs/iac_investigation.md §6 for why 0 is the default)")
 
 
 @dataclass
@@ -178,18 +184,25 @@ def ppo_loss(agent: ExecAgent, roll: Rollout, days: torch.Tensor, adv: torch.Ten
     new_logp = dist.log_prob(given)
     stats: dict[str, float] = {}
     q_loss = torch.zeros(())
-    if agent.cfg.method in ("iac_c", "iac_t"):
+    pmask = acting.unsqueeze(0).expand(R, S, N)
+    if agent.cfg.method in ("iac_c", "iac_t") and agent.cfg.intentions == "soft":
+        q_taken = agent.qhat(h0, given[-1], alive)
+        q_loss = _masked_mean((q_taken - ret_f) ** 2, valid)
+        pg, intent = _soft_iac_objective(agent, dec, h0, alive, acting, ret_f, new_logp[-1], old_logp[-1], cfg)
+        stats.update(q_loss=float(q_loss.detach()), intent=float(intent.detach()))
+        pg = pg + cfg.intent_coef * intent
+    elif agent.cfg.method in ("iac_c", "iac_t"):
         q_taken = agent.qhat(h0, given[-1], alive)
         q_loss = _masked_mean((q_taken - ret_f) ** 2, valid)
         with torch.no_grad():
             q_int = torch.stack([agent.qhat(h0, given[k], alive) for k in range(R - 1)]) if R > 1 else ret_f[:0]
             round_adv = attribution_advantages(q_int.reshape(R - 1, S, N), ret_f)
         stats["q_loss"] = float(q_loss.detach())
+        round_adv = normalise(round_adv, pmask)
+        pg = clipped_surrogate(new_logp, old_logp, round_adv, pmask, cfg.clip)
     else:
-        round_adv = adv_f.unsqueeze(0).expand(R, S, N)
-    pmask = acting.unsqueeze(0).expand(R, S, N)
-    round_adv = normalise(round_adv, pmask)
-    pg = clipped_surrogate(new_logp, old_logp, round_adv, pmask, cfg.clip)
+        round_adv = normalise(adv_f.unsqueeze(0).expand(R, S, N), pmask)
+        pg = clipped_surrogate(new_logp, old_logp, round_adv, pmask, cfg.clip)
     v_loss = _masked_mean((dec.value - ret_f) ** 2, valid)
     entropy = _masked_mean(dist.entropy(), pmask)
     loss = -pg + cfg.value_coef * v_loss + cfg.q_coef * q_loss - cfg.entropy_coef * entropy
@@ -205,6 +218,41 @@ def ppo_loss(agent: ExecAgent, roll: Rollout, days: torch.Tensor, adv: torch.Ten
     stats.update(pg=float(pg.detach()), v_loss=float(v_loss.detach()), entropy=float(entropy.detach()),
                  approx_kl=float(approx_kl))
     return loss, stats
+
+
+def _soft_iac_objective(agent: ExecAgent, dec, h0: torch.Tensor, alive: torch.Tensor, acting: torch.Tensor,
+                        ret: torch.Tensor, new_logp: torch.Tensor, old_logp: torch.Tensor,
+                        cfg: PPOConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """IaC with soft intentions: (clipped surrogate of the executed round, attribution objective of rounds k < K).
+
+    Executed round K: ``A_K = G - E_{a~π_{K-1}} Q̂(s, a)`` (eq. 16 with the last intention's expected value in
+    place of Q̂(s, a_{K-1}); V(s) when K = 1), G the λ-return. Rounds k < K: ascend the expected attribution
+    ``E_{a~π_k}[Q̂(s, a) - E_{π_k} Q̂]`` through π_k (an all-actions policy gradient: no sampling noise, and
+    Q̂ is judged against the others' intentions of the same round). Both are divided by one scale, the
+    standard deviation of A_K, so the rounds keep their relative weight.
+    """
+    probs = dec.aux.get("intent_probs")  # (K-1, S, N, A) or None when K = 1
+    with torch.no_grad():
+        h = h0.detach()
+        if probs is None:
+            adv = ret - dec.value.detach()
+        else:
+            p_prev = probs[-1].detach()
+            adv = ret - (p_prev * agent.qhat.every_action(h, p_prev, alive)).sum(-1)
+        m = acting.to(adv.dtype)
+        n = m.sum().clamp_min(1.0)
+        mean = (adv * m).sum() / n
+        scale = ((((adv - mean) ** 2) * m).sum() / n).sqrt() + 1e-8
+        adv = (adv - mean) / scale
+    pg = clipped_surrogate(new_logp.unsqueeze(0), old_logp.unsqueeze(0), adv.unsqueeze(0), acting.unsqueeze(0), cfg.clip)
+    terms = []
+    for k in range(0 if probs is None else probs.shape[0]):
+        with torch.no_grad():
+            q = agent.qhat.every_action(h, probs[k].detach(), alive)
+            q = (q - (probs[k].detach() * q).sum(-1, keepdim=True)) / scale
+        terms.append(_masked_mean((probs[k] * q).sum(-1), acting))
+    intent = torch.stack(terms).mean() if terms else torch.zeros(())
+    return pg, intent
 
 
 def ppo_update(agent: ExecAgent, opt: torch.optim.Optimizer, roll: Rollout, cfg: PPOConfig,

@@ -3,9 +3,10 @@
 A job is a :class:`RunSpec` (plain, picklable, JSON-serialisable) and the work is the module-level function
 :func:`run_spec`: it loads the data, trains (or resumes, or finds the finished run), evaluates the selected
 agent on the test split and returns a small dict. Nothing else is shared between jobs, so a runner only has
-to call ``run_spec`` somewhere: :class:`LocalRunner` uses a process pool over the machine's cores; a
-cluster engine can run the same function unchanged (for Ray: ``ray.get([ray.remote(run_spec).remote(s)
-for s in specs])``).
+to call ``run_spec`` somewhere: :class:`LocalRunner` uses a process pool over the machine's cores;
+:class:`RayRunner` sends the same function unchanged to a Ray cluster (``pip install -e .[ray]``;
+``multiexec compare --runner ray --ray-address auto``). Outputs are written to ``spec.out``, so on a
+cluster ``--out`` must be a folder every node can reach (a shared file system).
 
 Per-run outputs (beside the training outputs of :mod:`multiexec.algos.train`), in ``<out>/test/``::
 
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from multiexec.algos.train import TrainConfig
+from multiexec.errors import MultiexecError
 from multiexec.execution.env import ExecConfig
 
 _DATA_CACHE: dict[str, object] = {}
@@ -57,8 +59,18 @@ def load_data_cached(data: dict):
     return _DATA_CACHE[key]
 
 
-def _test_done(out: Path) -> bool:
-    return (out / "summary.json").is_file() and (out / "test" / "metrics.json").is_file()
+def _test_done(spec: RunSpec) -> bool:
+    """A finished run of exactly this spec (a changed config or budget trains again, or fails in ``train``)."""
+    from multiexec.algos.train import same_run
+
+    out = Path(spec.out)
+    if not ((out / "summary.json").is_file() and (out / "test" / "metrics.json").is_file()):
+        return False
+    try:
+        saved = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return same_run(saved, spec.train, spec.exec)
 
 
 def run_spec(spec: RunSpec) -> dict:
@@ -67,7 +79,7 @@ def run_spec(spec: RunSpec) -> dict:
     from multiexec.algos.train import train
 
     out = Path(spec.out)
-    if spec.resume and _test_done(out):
+    if spec.resume and _test_done(spec):
         return {**json.loads((out / "summary.json").read_text()), "test": json.loads((out / "test" / "metrics.json").read_text())}
     dataset = load_data_cached(spec.data)
     result = train(dataset, spec.train, out, spec.exec, resume=spec.resume, progress=spec.progress)
@@ -121,3 +133,48 @@ class LocalRunner:
         with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(fn, s) for s in specs]
             return [f.result() for f in tqdm(futures, desc=f"runs ({self.workers} workers)")]
+
+
+class RayRunner:
+    """Runs jobs as Ray tasks (one CPU each), on a running cluster (``address``, e.g. "auto") or, with ``address``
+    None, on a local Ray instance started for the call."""
+
+    def __init__(self, address: str | None = None, workers: int | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise MultiexecError("the Ray runner needs Ray: pip install -e '.[ray]'") from None
+        self.ray = ray
+        self.address = address
+        self.workers = workers
+
+    def map(self, fn: Callable[[RunSpec], dict], specs: Sequence[RunSpec]) -> list[dict]:
+        ray = self.ray
+        started = not ray.is_initialized()
+        if started:
+            ray.init(address=self.address, num_cpus=None if self.address else self.workers,
+                     include_dashboard=False, log_to_driver=False)
+        try:
+            task = ray.remote(num_cpus=1)(fn)
+            refs = [task.remote(s) for s in specs]
+            done = {}
+            with tqdm(total=len(refs), desc="runs (ray)") as bar:
+                pending = list(refs)
+                while pending:
+                    ready, pending = ray.wait(pending, num_returns=1)
+                    for r in ready:
+                        done[r] = ray.get(r)
+                    bar.update(len(ready))
+            return [done[r] for r in refs]
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def make_runner(kind: str = "local", workers: int | None = None, address: str | None = None) -> Runner:
+    """``local`` (process pool) or ``ray``."""
+    if kind == "local":
+        return LocalRunner(workers)
+    if kind == "ray":
+        return RayRunner(address, workers)
+    raise MultiexecError(f"unknown runner {kind!r}; choose 'local' or 'ray'")

@@ -49,6 +49,8 @@ class TrainConfig(BaseModel):
     ddqn_rollout_days: int = Field(1, ge=1, description="days stepped together while DDQN collects transitions")
     rounds: int | None = Field(None, ge=0, description="communication rounds K (None: Table 5)")
     heads: int | None = Field(None, ge=1, description="attention heads (None: Table 5)")
+    intentions: Literal["soft", "sampled"] = Field("soft", description="IaC: intended actions sent as probabilities "
+                                                   "('soft') or as sampled one-hots ('sampled', the paper's form)")
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     ddqn: DDQNConfig = Field(default_factory=DDQNConfig)
     select_on: Literal["team_return", "EG_bps"] = Field(
@@ -59,7 +61,7 @@ class TrainConfig(BaseModel):
 
     def agent_config(self, n_actions: int) -> AgentConfig:
         return AgentConfig(method=self.method, n_actions=n_actions, f_seq=F_SEQ, f_now=F_NOW,
-                           rounds=self.rounds, heads=self.heads)
+                           rounds=self.rounds, heads=self.heads, intentions=self.intentions)
 
 
 @dataclass
@@ -73,8 +75,19 @@ class TrainResult:
 
 
 def _resume_key(cfg: dict) -> dict:
-    """The part of a TrainConfig a resumed run must share with its checkpoint (the budget may grow)."""
-    return {k: v for k, v in cfg.items() if k not in ("train_days", "time_limit_s", "threads", "eval_every")}
+    """The part of a TrainConfig a resumed run must share with its checkpoint: everything that affects its
+    numbers, except the budget (which may grow) — settings the method does not use are left out."""
+    unused = ("ppo", "rollout_days", "intentions") if cfg.get("method") == "ddqn" else ("ddqn", "ddqn_rollout_days")
+    skip = ("train_days", "time_limit_s", "threads", "eval_every") + unused
+    return {k: v for k, v in cfg.items() if k not in skip}
+
+
+def same_run(saved: dict, cfg: TrainConfig, exec_cfg: ExecConfig) -> bool:
+    """Whether a finished run's saved ``config.json`` is the run ``cfg``/``exec_cfg`` asks for (same budget too)."""
+    want = cfg.model_dump()
+    have = saved.get("train", {})
+    return (_resume_key(have) == _resume_key(want) and have.get("train_days") == want["train_days"]
+            and have.get("eval_every") == want["eval_every"] and saved.get("exec") == exec_cfg.model_dump())
 
 
 def _split(dataset, name: str) -> np.ndarray:

@@ -10,6 +10,8 @@ Methods (``AgentConfig.method``):
   attention over the imagined steps and sends it; one TarMAC attention round over the messages; a = D(h).
 - ``iac_c`` / ``iac_t`` (the paper's method, eqs. 12-13): K rounds h_k = C(h_{k-1} || a_{k-1}), a_k ~ D(h_k),
   with a_0 a dummy action (an extra one-hot slot); act with a_K. Q̂(s, a) for the action value attribution.
+  ``intentions="soft"`` (default) sends the intended-action *probabilities* π_k = softmax(D(h_k)) for k < K
+  instead of a sampled one-hot (``"sampled"``, the paper's literal form); the executed a_K is always sampled.
 
 Team methods get a critic V([h0_i, mean of the alive agents' h0]) for the shared reward.
 Parameters are shared by all agents and all rounds.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -51,6 +54,10 @@ class AgentConfig(BaseModel):
     hidden: int = Field(128, ge=1, description="FC layer size")
     rounds: int | None = Field(None, ge=0, description="communication rounds K (IS: imagination horizon); None = Table 5")
     heads: int | None = Field(None, ge=1, description="attention heads (TarMAC channels); None = Table 5")
+    intentions: Literal["soft", "sampled"] = Field(
+        "soft", description="IaC: what the agents send between rounds — 'soft': the intended-action probabilities "
+        "(differentiable; the default, see docs/iac_investigation.md), 'sampled': a sampled one-hot intended action "
+        "(the paper's literal form)")
 
     @model_validator(mode="after")
     def _fill(self) -> "AgentConfig":
@@ -168,17 +175,28 @@ class ExecAgent(nn.Module):
             return Decision(logits=logits.unsqueeze(0), actions=choose(logits, 0).unsqueeze(0), value=value)
         if m in IAC_METHODS:
             A = self.cfg.n_actions
+            soft = self.cfg.intentions == "soft"
             h = h0
-            prev = torch.full(alive.shape, A, dtype=torch.long, device=h0.device)  # a_0: the dummy slot
-            all_logits, all_actions = [], []
+            # a_0: the dummy slot A of an (A + 1)-wide intention vector
+            intent = F.one_hot(torch.full(alive.shape, A, dtype=torch.long, device=h0.device), A + 1).to(h.dtype)
+            all_logits, all_actions, all_probs = [], [], []
             for k in range(K):
-                x = torch.cat([h, F.one_hot(prev, A + 1).to(h.dtype)], dim=-1)
-                h = update(self.channel(x, alive), h)
+                h = update(self.channel(torch.cat([h, intent], dim=-1), alive), h)
                 logits = self.decision(h)
-                prev = choose(logits, k)
+                last = k == K - 1
+                if soft and not last:
+                    # the intention sent is the distribution itself; the argmax is recorded for analysis
+                    probs = F.softmax(logits, dim=-1)
+                    act = logits.argmax(-1)
+                    intent = F.pad(probs, (0, 1))
+                    all_probs.append(probs)
+                else:
+                    act = choose(logits, k)
+                    intent = F.one_hot(act, A + 1).to(h.dtype)
                 all_logits.append(logits)
-                all_actions.append(prev)
-            return Decision(logits=torch.stack(all_logits), actions=torch.stack(all_actions), value=value)
+                all_actions.append(act)
+            aux = {"intent_probs": torch.stack(all_probs)} if all_probs else {}
+            return Decision(logits=torch.stack(all_logits), actions=torch.stack(all_actions), value=value, aux=aux)
         # Intention Sharing
         msg, others_logits = self._imagine(h0, K)
         x = torch.cat([h0, msg], dim=-1)

@@ -185,3 +185,13 @@ class ActionValue(nn.Module):
         onehot = F.one_hot(actions, self.n_actions).to(h0.dtype)
         others = mean_of_others(onehot, alive)
         return self.net(torch.cat([h0, onehot, others], dim=-1)).squeeze(-1)
+
+    def every_action(self, h0: torch.Tensor, others_dist: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+        """Q̂ of each own action against the other agents' action distributions ``others_dist`` (S, N, A)
+        (their intended-action probabilities): (S, N, A)."""
+        A = self.n_actions
+        others = mean_of_others(others_dist, alive)
+        own = torch.eye(A, dtype=h0.dtype, device=h0.device).expand(*h0.shape[:-1], A, A)
+        x = torch.cat([h0.unsqueeze(-2).expand(*h0.shape[:-1], A, h0.shape[-1]), own,
+                       others.unsqueeze(-2).expand(*others.shape[:-1], A, A)], dim=-1)
+        return self.net(x).squeeze(-1)

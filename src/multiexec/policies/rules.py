@@ -1,4 +1,4 @@
-"""Rule-based execution baselines: TWAP, VWAP and Almgren–Chriss.
+"""Rule-based execution baselines: TWAP, VWAP, Almgren–Chriss and a side-dependent split.
 
 Each policy outputs, at step ``t``, the fraction of the order's *original* amount to trade, as
 ``remaining * w_t / sum_{s >= t} w_s`` for a per-step weight schedule ``w``. With no cash limit this
@@ -12,6 +12,7 @@ steps left. Everything a policy estimates comes from the training days only (no 
   ``sigma`` = the asset's per-step volatility of log prices on training days, temporary impact
   ``eta`` (relative price change per fraction-of-order traded per step), no permanent impact.
   ``risk_aversion = 0`` gives TWAP.
+- side_split: sells in the first k steps, buys in the last k (k = a third of the steps), equal parts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from multiexec.data.bars import MinuteBars
 from multiexec.errors import MultiexecError
 from multiexec.execution.env import ExecConfig, Obs, step_edges
 
-RULES = ("twap", "vwap", "ac")
+RULES = ("twap", "vwap", "ac", "side_split")
 
 
 class ACParams(BaseModel):
@@ -33,21 +34,26 @@ class ACParams(BaseModel):
 
 
 class ScheduleRule:
-    """A rule that follows a per-asset weight schedule ``weights`` of shape (A, T)."""
+    """A rule that follows a weight schedule per asset, (A, T), or per side and asset, (2, A, T) with index 0 for
+    buys and 1 for sells."""
 
     def __init__(self, name: str, weights: np.ndarray):
         w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 2 or (w < 0).any() or not np.isfinite(w).all():
-            raise MultiexecError(f"{name}: schedule weights must be a finite non-negative (assets, steps) array")
+        if w.ndim == 2:
+            w = np.stack([w, w])
+        if w.ndim != 3 or w.shape[0] != 2 or (w < 0).any() or not np.isfinite(w).all():
+            raise MultiexecError(f"{name}: schedule weights must be a finite non-negative (assets, steps) or "
+                                 "(2 sides, assets, steps) array")
         self.name = name
-        self.weights = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+        self.weights = w / np.maximum(w.sum(axis=2, keepdims=True), 1e-300)
         # tail sums: sum_{s >= t} w_s
-        self.tail = np.cumsum(self.weights[:, ::-1], axis=1)[:, ::-1]
+        self.tail = np.cumsum(self.weights[:, :, ::-1], axis=2)[:, :, ::-1]
 
     def act(self, obs: Obs) -> np.ndarray:
         t = obs.t
-        w = self.weights[obs.asset, t]
-        tail = self.tail[obs.asset, t]
+        side = (obs.side > 0).astype(np.int64)
+        w = self.weights[side, obs.asset, t]
+        tail = self.tail[side, obs.asset, t]
         frac = np.where(tail > 0, obs.remaining * w / np.maximum(tail, 1e-300), obs.remaining)
         return np.clip(np.where(obs.mask, frac, 0.0), 0.0, 1.0)
 
@@ -93,6 +99,20 @@ def ac(bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig, params: ACPara
     return ScheduleRule("ac", w)
 
 
+def side_split(bars: MinuteBars, cfg: ExecConfig, steps: int | None = None) -> ScheduleRule:
+    """Sells in equal parts over the first ``steps`` steps, buys over the last ``steps`` (default: a third of the day,
+    4 of 13 half-hours): the side-dependent, price-free schedule that the training and validation days of both our
+    markets reward (docs/iac_investigation.md §2)."""
+    T = len(_step_lengths(bars, cfg))
+    steps = max(1, T // 3) if steps is None else steps
+    if not 1 <= steps <= T:
+        raise MultiexecError(f"side_split: steps={steps} must be between 1 and the {T} steps of a day")
+    w = np.zeros((2, bars.n_assets, T))
+    w[0, :, T - steps:] = 1.0
+    w[1, :, :steps] = 1.0
+    return ScheduleRule("side_split", w)
+
+
 def _check_train(train_days: np.ndarray, bars: MinuteBars) -> np.ndarray:
     idx = np.unique(np.asarray(train_days, dtype=np.int64))
     if idx.size == 0:
@@ -103,11 +123,13 @@ def _check_train(train_days: np.ndarray, bars: MinuteBars) -> np.ndarray:
 
 
 def make_rule_policy(name: str, bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig, **params) -> ScheduleRule:
-    """Build ``twap``, ``vwap`` or ``ac`` from the data's training days (indices into ``bars.dates``)."""
+    """Build ``twap``, ``vwap``, ``ac`` or ``side_split`` from the data's training days (indices into ``bars.dates``)."""
     if name == "twap":
         return twap(bars, cfg)
     if name == "vwap":
         return vwap(bars, train_days, cfg)
     if name == "ac":
         return ac(bars, train_days, cfg, ACParams(**params))
+    if name == "side_split":
+        return side_split(bars, cfg, **params)
     raise MultiexecError(f"unknown rule policy {name!r}; choose from {RULES}")
