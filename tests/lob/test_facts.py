@@ -166,6 +166,30 @@ def test_limit_order_depth_uses_book_strictly_before():
     assert len(facts.limit_order_depth(orders[orders["msg"] == "cancel"], L2)) == 0
 
 
+def test_feed_view_shows_orders_as_lobster_does():
+    """Executions on arrival become one market message, the rest of a limit order a limit message; orders the
+    feed never shows (rejected, unfilled market orders, cancels of orders already gone) are dropped."""
+    orders = pd.DataFrame({
+        "time_ns": [10, 20, 30, 40, 50, 60, 70, 80],
+        "msg": ["limit", "limit", "market", "market", "limit", "cancel", "cancel", "limit"],
+        "side": [1, -1, 1, -1, 1, 1, -1, 1],
+        "price": [101.0, 99.0, np.nan, np.nan, 98.0, 98.0, np.nan, 500.0],
+        "size": [100, 50, 30, 20, 10, 10, 5, 7],
+        "order_id": [1, 2, 3, 4, 5, 5, 9, -2],
+    })
+    trades = pd.DataFrame({"time_ns": [10, 10, 20, 40], "size": [35, 25, 50, 20], "side": [1, 1, -1, -1],
+                           "taker_order_id": [1, 1, 2, 4]})
+    v = facts.feed_view(orders, trades)
+    assert v["msg"].tolist() == ["market", "limit", "market", "market", "limit", "cancel"]
+    assert v["size"].tolist() == [60, 40, 50, 20, 10, 10]
+    assert v["time_ns"].tolist() == [10, 10, 20, 40, 50, 60]
+    assert v["price"].isna().tolist() == [True, False, True, True, False, False]
+    assert v["side"].tolist() == [1, 1, -1, -1, 1, 1]
+    # without order ids (the LOBSTER tables) the log is already a feed
+    lob = orders.drop(columns="order_id")
+    assert facts.feed_view(lob, trades) is lob
+
+
 def test_times_durations_and_weighted_summaries():
     assert facts.inter_arrival_times([3_000_000_000, 0, 1_000_000_000]).tolist() == [1.0, 2.0]
     assert facts.snapshot_durations([0, 10, 40]).tolist() == [10.0, 30.0, 0.0]

@@ -8,6 +8,7 @@ import pytest
 
 from multiexec.errors import MultiexecError
 from multiexec.lob import kernel as K
+from multiexec.lob import engine as E
 from multiexec.lob.engine import AG_CASH
 from multiexec.lob import rng as R
 from multiexec.lob.config import MarketConfig, SymbolConfig, get_config
@@ -76,7 +77,9 @@ def test_run_folder_contract(day, tmp_path):
     tr = pd.read_parquet(paths["trades"])
     assert list(tr.columns[:5]) == ["time_ns", "symbol", "price", "size", "side"] and set(tr["side"]) <= {1, -1}
     od = pd.read_parquet(paths["orders"])
-    assert list(od.columns) == ["time_ns", "symbol", "agent_id", "agent_type", "msg", "side", "price", "size"]
+    assert list(od.columns) == ["time_ns", "symbol", "agent_id", "agent_type", "msg", "side", "price", "size",
+                                "order_id"]
+    assert tr["taker_order_id"].isin(od["order_id"]).all()
     assert set(od["msg"]) <= {"limit", "market", "cancel", "modify"}
     assert od.loc[od["msg"] == "limit", "price"].notna().all()
 
@@ -174,6 +177,59 @@ def test_market_maker_replace_mode_sends_cancel_and_limit(day):
     sim.run(progress=False)
     od2 = sim.orders()
     assert "modify" in set(od2.loc[od2["agent_type"] == "market_maker", "msg"])
+
+
+def test_agents_send_true_market_orders(day):
+    """market_order_share = 1 (the default config): noise agents and aggressive value agents send market
+    orders, logged as ``market``, for at most the shares quoted at the opposite best; each one that executes is
+    the taker of its trades. With share 0 (ABIDES) they send limit orders at the opposite best, never market."""
+    od, tr = day.orders(), day.trades()
+    for typ in ("noise", "value"):
+        mine = od[od["agent_type"] == typ]
+        assert (mine["msg"] == "market").sum() > 0
+    noise = od[od["agent_type"] == "noise"]
+    assert set(noise["msg"]) == {"market"} and noise["price"].isna().all() and (noise["size"] > 0).all()
+    mkt = od[od["msg"] == "market"]
+    filled = tr.groupby("taker_order_id")["size"].sum()
+    assert filled.reindex(mkt["order_id"]).fillna(0).to_numpy().max() > 0
+    assert (filled.reindex(mkt["order_id"]).fillna(0).to_numpy() <= mkt["size"].to_numpy()).all()
+    cfg = tiny()
+    sym = cfg.symbols[0]
+    cfg = cfg.model_copy(update={"symbols": [sym.model_copy(update={
+        "noise": sym.noise.model_copy(update={"market_order_share": 0.0}),
+        "value": sym.value.model_copy(update={"market_order_share": 0.0})})]})
+    sim = Simulation(cfg, seed=7)
+    sim.run(progress=False)
+    od0 = sim.orders()
+    assert not (od0["msg"] == "market").any() and (od0.loc[od0["agent_type"] == "noise", "msg"] == "limit").all()
+
+
+def test_market_makers_requote_when_a_side_empties():
+    """An empty side of the book is a full imbalance: the market makers' alert fires and they re-quote, so a side
+    emptied by market orders is refilled at once instead of at their next wake-up."""
+    cfg = tiny(close="09:31:00")
+    sym = cfg.symbols[0]
+    cfg = cfg.model_copy(update={"symbols": [sym.model_copy(update={
+        "noise": sym.noise.model_copy(update={"n": 0}), "value": sym.value.model_copy(update={"n": 0}),
+        "momentum": sym.momentum.model_copy(update={"n": 0}),
+        "market_makers": sym.market_makers.model_copy(update={"wake_s": 1e6, "requote_cooldown_s": 0.0})})]})
+    sim = Simulation(cfg, seed=3, external=[("taker", 0)])
+    taker = sim.agent("taker")
+    r = sim.config.symbols[0].fundamental.r_bar
+    sim.send_limit(taker, -1, r + 5, 50)  # seed a book so the market makers know a mid
+    sim.send_limit(taker, 1, r - 5, 50)
+    sim.run_until(sim.open_ns + 1_000_000_000)
+    # the market makers' first wake-ups (within 1 s of the open) put their ladders up
+    mm_before = (sim.orders()["agent_type"] == "market_maker").sum()
+    assert mm_before > 0
+    bid, _, ask, _ = sim.l1()
+    depth = E.side_total(sim.ex.st, 0, 1, 0)
+    sim.send_market(taker, 1, int(depth))  # take the whole ask side
+    sim.run_until(sim.now + 100_000_000)
+    od = sim.orders()
+    assert (od["msg"] == "market").sum() == 1
+    assert (od["agent_type"] == "market_maker").sum() > mm_before  # re-quoted without waking up
+    assert sim.l1()[2] > 0  # the ask side is back
 
 
 def test_rng_streams_independent_and_reproducible():

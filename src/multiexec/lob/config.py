@@ -14,18 +14,20 @@ Tuning of the default ``rmsc04`` (the population is ABIDES'; only parameters cha
 makers re-centre once a minute, so the price follows news over several minutes: lag-1 autocorrelation of
 1-minute returns about +0.40 (ABIDES reports +0.32; real markets ~0). The default makes price discovery fast:
 value agents observe the fundamental with less noise (variance 400 instead of 1,000), wake up every 50 s
-instead of 175 s and cross the spread 95% of the time instead of 10%; market makers re-centre every 20 s (and
-on a book-imbalance alert at most every 5 s) and move their ladder by cancel + new order (``replace``, as
-exchange feeds show quote updates) instead of modify;
-activity follows a U-shaped intraday profile (amplitude 3, time constant 30 min) as real markets do.
-The fundamental has stochastic volatility (ABIDES has none): a log-volatility OU process (std 0.35, time
-constant 30 min) scales its diffusion (6 ticks per sqrt(s) on average) and its 20 jumps a day (~0.1%), and the
-value agents' arrival rate follows the volatility (``activity_exponent`` 1): turbulent spells bring both larger
-moves and more trading, which gives volatility clustering and the volume/|r| link.
-Measured with ``multiexec lob realism-seeds`` over seeds 1-8 (median, range): lag-1 autocorrelation of
-1-minute returns -0.05 (-0.08 .. +0.09) against +0.40 for ``rmsc04-abides``; autocorrelation of |r| at lag 1
-0.15 and at lag 10 0.11; volume/|r| correlation 0.41; excess kurtosis 2.4; 1-minute return std 0.062%; minute
-facts inside the real p10-p90 range 19 of 22 (real US minute bars: -0.04, 0.15, 0.09, 0.30, 2.3, 0.074%). See docs/lob.md.
+instead of 175 s and cross the spread 95% of the time instead of 10%; activity follows a U-shaped intraday
+profile (amplitude 2.5, time constant 30 min) as real markets do. The fundamental has stochastic volatility
+(ABIDES has none): a log-volatility OU process (std 0.35, time constant 30 min) scales its diffusion (8 ticks per
+sqrt(s) on average) and its 20 jumps a day (~0.1%), and the value agents' arrival rate follows the volatility
+(``activity_exponent`` 1), which gives volatility clustering and the volume/|r| link.
+The book: noise agents and the aggressive value agents send market orders (for at most the shares quoted at the
+opposite best) instead of limit orders at the opposite best, so aggressive orders never rest inside the spread;
+the market makers quote a fixed 26-tick (2.6 bp) window with ladder levels 3 ticks apart, re-centre every 10 s
+(and on a book-imbalance alert at most every 5 s), size each level at 5% of the volume since their last
+wake-up, move a changed level by cancel + new order (``replace``, as exchange feeds show quote updates), and sit
+up to 4 ms from the exchange (not co-located), so a ladder update reaches it over a few hundred microseconds.
+Measured with ``multiexec lob realism-seeds`` over seeds 1-8 (median): quoted spread 2.8 bp (LOBSTER AAPL 3.1),
+order inter-arrival median 0.2 ms (0.5), lag-1 autocorrelation of 1-minute returns -0.02 against +0.40 for
+``rmsc04-abides`` (real -0.04), minute facts inside the real p10-p90 range 17.5 of 22. See docs/lob.md.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class FundamentalConfig(_Model):
 class NoiseConfig(_Model):
     n: int = Field(1000, ge=0)
     size: int = Field(0, ge=0, description="fixed order size; 0 = ABIDES' order-size model")
+    market_order_share: float = Field(0.0, ge=0, le=1, description="probability that the order is a market order "
+                                      "(for at most the shares quoted at the opposite best) instead of a limit "
+                                      "order at the opposite best (ABIDES: 0)")
     start_before_open_s: float = Field(1800.0, ge=0, description="wake times are uniform from open - this")
 
 
@@ -70,6 +75,9 @@ class ValueConfig(_Model):
     arrival_per_s: float = Field(5.7e-3, gt=0, description="Poisson wake-up rate per agent (ABIDES 5.7e-12/ns)")
     percent_aggr: float = Field(0.1, ge=0, le=1, description="probability of an order at the opposite best")
     depth_spread: float = Field(2.0, ge=0, description="passive orders up to depth_spread x spread away")
+    market_order_share: float = Field(0.0, ge=0, le=1, description="probability that an aggressive order is a "
+                                      "market order (for at most the shares quoted at the opposite best) instead "
+                                      "of a limit order at the opposite best (ABIDES: 0)")
     size: int = Field(0, ge=0, description="fixed order size; 0 = order-size model")
 
 
@@ -92,7 +100,8 @@ class MarketMakerConfig(_Model):
     pov: float = Field(0.025, ge=0, description="size per level as a fraction of volume since last wake-up")
     min_order_size: int = Field(1, ge=1)
     num_ticks: int = Field(10, ge=1, le=100, description="ladder levels per side")
-    level_spacing: float = Field(5.0, gt=0, description="ladder step as a multiple of the spread estimate")
+    level_spacing: float = Field(5.0, gt=0, description="ladder step as a multiple of the spread estimate (in ticks "
+                                 "when window_ticks is set)")
     spread_alpha: float = Field(0.75, ge=0, le=1, description="EWMA weight of the newest spread")
     window_ticks: int = Field(0, ge=0, description="fixed quoted spread in ticks; 0 = adaptive")
     wake_s: float = Field(60.0, gt=0)
@@ -215,14 +224,18 @@ def rmsc04() -> MarketConfig:
     sym = cfg.symbols[0]
     return cfg.model_copy(update={
         "name": "rmsc04",
-        "intraday": IntradayConfig(amplitude=3.0, tau_s=1800.0),
+        "intraday": IntradayConfig(amplitude=2.5, tau_s=1800.0),
+        "latency": cfg.latency.model_copy(update={"mm_max_us": 4000.0}),
         "symbols": [sym.model_copy(update={
-            "fundamental": FundamentalConfig(r_bar=100_000, kappa_per_s=1.67e-7, vol_per_sqrt_s=6.0,
+            "fundamental": FundamentalConfig(r_bar=100_000, kappa_per_s=1.67e-7, vol_per_sqrt_s=8.0,
                                              jumps_per_day=20.0, jump_mean=100.0, jump_std=30.0,
                                              vol_of_vol=0.35, vol_tau_s=1800.0, activity_exponent=1.0),
-            "value": sym.value.model_copy(update={"sigma_n": 400.0, "arrival_per_s": 0.02, "percent_aggr": 0.95}),
-            "market_makers": sym.market_makers.model_copy(update={"wake_s": 20.0, "replace": True,
-                                                                   "requote_cooldown_s": 5.0}),
+            "noise": sym.noise.model_copy(update={"market_order_share": 1.0}),
+            "value": sym.value.model_copy(update={"sigma_n": 400.0, "arrival_per_s": 0.02, "percent_aggr": 0.95,
+                                                  "market_order_share": 1.0}),
+            "market_makers": sym.market_makers.model_copy(update={"wake_s": 10.0, "pov": 0.05, "replace": True,
+                                                                   "requote_cooldown_s": 5.0, "window_ticks": 26,
+                                                                   "level_spacing": 3.0}),
         })],
     })
 
@@ -245,7 +258,8 @@ def rmsc03() -> MarketConfig:
 
 
 def multi() -> MarketConfig:
-    """Three symbols at different price levels, each with its own rmsc04-like population and fundamental."""
+    """Three symbols at different price levels, each with its own rmsc04-like population and fundamental (price
+    scales: volatility, jumps, observation noise and the market makers' window and ladder step follow r_bar)."""
     base = rmsc04().symbols[0]
     syms = []
     for name, r_bar in (("AAA", 100_000), ("BBB", 25_000), ("CCC", 5_000)):
@@ -254,7 +268,10 @@ def multi() -> MarketConfig:
                                                 "jump_mean": base.fundamental.jump_mean * r_bar / 100_000,
                                                 "jump_std": base.fundamental.jump_std * r_bar / 100_000})
         v = base.value.model_copy(update={"sigma_n": base.value.sigma_n * (r_bar / 100_000) ** 2})
-        syms.append(base.model_copy(update={"name": name, "fundamental": f, "value": v}))
+        mm = base.market_makers
+        mm = mm.model_copy(update={"window_ticks": max(2, round(mm.window_ticks * r_bar / 100_000)),
+                                   "level_spacing": max(1.0, round(mm.level_spacing * r_bar / 100_000))})
+        syms.append(base.model_copy(update={"name": name, "fundamental": f, "value": v, "market_makers": mm}))
     return MarketConfig(name="multi", symbols=syms)
 
 

@@ -26,6 +26,8 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 import pandas as pd
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from multiexec.errors import MultiexecError
 
@@ -75,6 +77,39 @@ _DEBRUIJN_TABLE = np.array(
 
 # Compiled helpers take the few arrays they need, not the whole ExState: numba reference-counts every array of
 # a tuple argument on each call, which made per-call overhead dominate the run time.
+
+
+# ---------------------------------------------------------------- borrowed views
+
+
+@intrinsic
+def borrow(typingctx, arr):
+    """A view of array ``arr`` that numba does not reference-count (its meminfo is null).
+
+    Compiled code increments and decrements (atomically) the reference count of every array it takes from a
+    tuple or passes to a function that is not inlined: dozens of atomic operations per simulated event, a large
+    share of the kernel's time. The event loop therefore works on borrowed views of the state arrays; they live
+    only while the loop runs, during which the caller keeps the arrays themselves alive."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = context.make_array(sig.args[0])(context, builder, value=args[0])
+        dst = context.make_array(sig.return_type)(context, builder)
+        for f in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(dst, f, getattr(src, f))
+        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
+        dst.parent = cgutils.get_null_value(dst.parent.type)
+        return dst._getvalue()
+
+    return arr(arr), codegen
+
+
+@nb.njit(cache=True)
+def borrowed(st):
+    """``st`` with every array replaced by a borrowed view (see :func:`borrow`); only for use inside one call."""
+    return ExState(borrow(st.lvl), borrow(st.bits), borrow(st.symv), borrow(st.pool), borrow(st.free),
+                   borrow(st.agv), borrow(st.pos), borrow(st.trl), borrow(st.oll), borrow(st.meta))
 
 
 # ---------------------------------------------------------------- allocation
@@ -374,7 +409,7 @@ def _log_msg(oll, meta, t, s, agent, msg, side, px, qty, oid):
     meta[M_NOL] = n + 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _match(st, t, s, taker_slot, side, limit_i, qty):
     """Execute ``qty`` of an incoming order against the opposite side up to level index ``limit_i``
     (inclusive; any level for a market order). Returns the remaining quantity."""
@@ -434,7 +469,7 @@ def _match(st, t, s, taker_slot, side, limit_i, qty):
 # ---------------------------------------------------------------- messages
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _match_and_rest(st, t, s, slot, oid, side, i, qty):
     """Match order ``slot`` against the book at level index ``i``; rest what is left. Returns ``oid`` or FILLED."""
     pool = st.pool
@@ -447,7 +482,7 @@ def _match_and_rest(st, t, s, slot, oid, side, i, qty):
     return oid
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def limit_order(st, t, s, agent, side, px, qty):
     """Limit order: matches what it crosses, rests the remainder. Returns its id when it rests,
     FILLED (-1) when fully executed, REJECTED (-2) for a price outside the band or a bad size/side."""
@@ -463,7 +498,7 @@ def limit_order(st, t, s, agent, side, px, qty):
     return _match_and_rest(st, t, s, slot, oid, side, i, qty)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def market_order(st, t, s, agent, side, qty):
     """Market order (immediate or cancel). Returns the executed quantity."""
     if qty <= 0 or (side != 1 and side != -1):
@@ -477,7 +512,7 @@ def market_order(st, t, s, agent, side, qty):
     return qty - rem
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def cancel_order(st, t, oid, qty, agent, sym=-1, side=0):
     """Cancel ``qty`` shares of a resting order (all of it when ``qty <= 0`` or more than remains), keeping its
     queue position when partial. Returns the cancelled quantity (0 for an unknown / already gone order, logged
@@ -502,7 +537,7 @@ def cancel_order(st, t, oid, qty, agent, sym=-1, side=0):
     return c
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def modify_order(st, t, oid, px, qty, agent, sym=-1, side=0):
     """Modify a resting order to price ``px`` and remaining size ``qty``. Same price and a smaller size keeps
     the queue position; otherwise the order loses priority (re-enters at the back, matching what it crosses).
@@ -535,7 +570,7 @@ def modify_order(st, t, oid, px, qty, agent, sym=-1, side=0):
     return _match_and_rest(st, t, s, slot, oid, side, i_new, qty)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def cancel_all(st, t, agent):
     """Cancel every resting order of ``agent``. Returns the number of orders cancelled."""
     pool = st.pool

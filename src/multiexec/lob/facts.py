@@ -21,6 +21,8 @@ Definitions (INTAGS appendix C.1 / Coletta et al. 2022):
 * depth of a new limit order: its distance behind the best price of its own side just before it arrived,
   ``p_b^1 - p`` for a buy, ``p - p_a^1`` for a sell (negative: inside the spread or crossing).
 * order inter-arrival times: gaps between consecutive order messages, in seconds.
+* the order flow as a market-data feed shows it (:func:`feed_view`): an order that executes on arrival is seen
+  as its executions (a "market" order), and only its unexecuted rest as a new limit order, as in LOBSTER.
 """
 
 from __future__ import annotations
@@ -366,3 +368,37 @@ def distribution_summary(x, weights=None) -> dict[str, float]:
     qs = weighted_quantile(xv, [0.05, 0.25, 0.5, 0.75, 0.95], wv)
     out.update({k: float(v) for k, v in zip(("p5", "p25", "p50", "p75", "p95"), qs)})
     return out
+
+
+def feed_view(orders: pd.DataFrame, trades: pd.DataFrame) -> pd.DataFrame:
+    """The message log as a market-data feed (LOBSTER) shows it, so order-flow facts compare like for like.
+
+    LOBSTER sees an incoming order only through what it does to the book: an order that executes on arrival
+    (a market order, or a limit order priced through the opposite best) appears as its executions, which
+    :func:`multiexec.lob.lobster.lobster_tables` groups into one ``market`` message; a limit order appears as a
+    new order only for the part that rests. Rejected orders, market orders that found nothing to execute and
+    cancels of orders already gone never reach the feed. Needs ``order_id`` in ``orders`` and
+    ``taker_order_id`` in ``trades`` (the simulator's tables); without them the log is returned unchanged.
+
+    Per message: executions with the message's order as taker at the message's time -> a ``market`` row (size =
+    shares executed, price NaN); a limit order's rest -> a ``limit`` row of the remaining size at the same time;
+    market orders without executions, rejected orders (``order_id`` -2) and cancels without a price (unknown
+    order) are dropped. Cancels and modifies are otherwise kept as they are."""
+    if "order_id" not in orders.columns or "taker_order_id" not in trades.columns:
+        return orders
+    ex = trades.groupby(["taker_order_id", "time_ns"], sort=False)["size"].sum()
+    key = pd.MultiIndex.from_arrays([orders["order_id"].to_numpy(), orders["time_ns"].to_numpy()])
+    done = ex.reindex(key).fillna(0).to_numpy(dtype=np.int64)
+    msg = orders["msg"].to_numpy()
+    size = orders["size"].to_numpy(dtype=np.int64)
+    new_order = (msg == "limit") | (msg == "market")
+    rejected = new_order & (orders["order_id"].to_numpy() < 0)
+    lost_cancel = (msg == "cancel") & orders["price"].isna().to_numpy()
+    keep_rest = ~rejected & ~lost_cancel & ~((msg == "market") | ((msg == "limit") & (done >= size)))
+    executed = ~rejected & new_order & (done > 0)
+    n = np.arange(len(orders))
+    mkt = orders[executed].assign(msg="market", price=np.nan, size=done[executed], _n=n[executed], _k=0)
+    rest = orders[keep_rest].assign(_n=n[keep_rest], _k=1)
+    rest.loc[rest["msg"].to_numpy() == "limit", "size"] = (size - done)[keep_rest][rest["msg"].to_numpy() == "limit"]
+    out = pd.concat([mkt, rest], ignore_index=True).sort_values(["_n", "_k"], kind="stable")
+    return out.drop(columns=["_n", "_k"]).reset_index(drop=True)

@@ -15,24 +15,34 @@ Latency (per message batch): ``min_latency[agent] + jitter`` with ABIDES' cubic 
 Every agent, the fundamental of every symbol, has its own xoshiro256** stream from the master seed
 (:mod:`multiexec.lob.rng`).
 
+Speed: :func:`run_until` works on borrowed (not reference-counted) views of the state arrays
+(:func:`multiexec.lob.engine.borrow`) and the per-event functions are inlined into it; numba otherwise
+increments and decrements atomically the reference count of every array of the state tuples at each call, which
+cost about two thirds of the time per event.
+
 Agents (parameters in ``fp`` / state in ``fs`` rows, column constants below):
 
 * noise (ABIDES NoiseAgent): wakes once at a uniform time, sends one limit order in a random direction at the
-  opposite best price (a marketable order); size from the order-size model.
+  opposite best price (a marketable order); size from the order-size model. With probability
+  ``market_order_share`` (not in ABIDES) it sends a market order instead, for at most the shares quoted at the
+  opposite best.
 * value (ABIDES ValueAgent): Poisson wake-ups; cancels its open orders; observes the fundamental with noise of
   variance ``sigma_n``; Bayesian (Kalman) update of its estimate; projects it to the close with mean
   reversion; buys if the projection is above the mid, sells otherwise; with probability ``percent_aggr`` at the
-  opposite best price, else passively up to ``depth_spread x spread`` away from it.
+  opposite best price, else passively up to ``depth_spread x spread`` away from it; an aggressive order is a
+  market order (at most the shares quoted at the opposite best) with probability ``market_order_share``.
 * momentum (ABIDES MomentumAgent): Poisson wake-ups; records the mid; buys at the ask when the short moving
   average is at least the long one, sells at the bid otherwise.
 * adaptive market maker (ABIDES AdaptiveMarketMakerAgent): Poisson wake-ups; spread estimate by EWMA
-  (``spread_alpha``); a ladder of ``num_ticks`` orders per side, ``level_spacing x spread`` ticks apart, around
+  (``spread_alpha``) or a fixed window (``window_ticks``, then ``level_spacing`` is in ticks); a ladder of
+  ``num_ticks`` orders per side, ``level_spacing x spread`` ticks apart, around
   the mid skewed by the recent trade imbalance, moved by diff-and-replace (only changed levels are modified);
   size per level ``pov x`` volume since its last wake-up (``replace``: a changed level is cancelled and a new
   order sent, each message with its own latency draw, as exchanges see quote updates; else one modify message
   per changed level, all arriving together); re-quotes
-  when top-of-book imbalance crosses ``min_imbalance`` (at most once per ``requote_cooldown``: without it the
-  re-quotes, which move the top of the book, feed back into new alerts).
+  when top-of-book imbalance ``|q_bid - q_ask| / (q_bid + q_ask)`` crosses ``min_imbalance`` (an empty side is a
+  full imbalance), at most once per ``requote_cooldown`` (without it the re-quotes, which move the top of the
+  book, feed back into new alerts).
 * external: controlled from Python (execution agents, the gym environment); their messages enter through
   :func:`push_message`.
 
@@ -76,8 +86,8 @@ H_TIME, H_SEQ, H_KIND, H_AGENT, H_SYM, H_SIDE, H_PX, H_QTY, H_OID = range(9)
 HCOLS = 9
 
 # fp / fs columns
-N_WAKE, N_SIZE = 0, 1
-V_RBAR, V_KAPPA, V_SIGN, V_SIGS, V_LAMBDA, V_AGGR, V_DEPTH, V_SIZE = 0, 1, 2, 3, 4, 5, 6, 7
+N_WAKE, N_SIZE, N_MKT = 0, 1, 2
+V_RBAR, V_KAPPA, V_SIGN, V_SIGS, V_LAMBDA, V_AGGR, V_DEPTH, V_SIZE, V_MKT = 0, 1, 2, 3, 4, 5, 6, 7, 8
 V_RT, V_SIGT, V_PREV = 0, 1, 2
 M_WAKE, M_SIZE, M_SHORT, M_LONG = 0, 1, 2, 3
 M_NOBS = 0
@@ -204,7 +214,7 @@ def _latency(ag_lat, rng, lat, a):
     return int(base + jit / (x * x * x) * base / lat[L_UNIT])
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def latency(ks, a):
     """One-way latency (ns) of a message batch of agent ``a``: minimum plus ABIDES' cubic jitter."""
     return _latency(ks.ag_lat, ks.rng, ks.lat, a)
@@ -312,6 +322,22 @@ def _bbo(symv, s):
 
 
 @nb.njit(cache=True)
+def _touch_size(ex, s, side):
+    """Shares displayed at the opposite best price for an order of direction ``side`` (0 when that side is
+    empty): an agent's market order takes at most what it sees quoted."""
+    k = 1 if side > 0 else 0
+    i = ex.symv[s, E.SV_BID + k]
+    return ex.lvl[s, k, i, E.L_QTY] if i >= 0 else 0
+
+
+@nb.njit(cache=True)
+def _market_instead(rng, share, a):
+    """True with probability ``share``: an aggressive order goes out as a market order instead of a limit
+    order at the opposite best (no draw when ``share`` is 0, so ABIDES' streams are unchanged)."""
+    return share > 0.0 and R.uniform(rng, a) < share
+
+
+@nb.njit(cache=True, inline="always")
 def _noise(ks, ex, a, t):
     s = ks.ag_sym[a]
     bid, ask = _bbo(ex.symv, s)
@@ -320,13 +346,17 @@ def _noise(ks, ex, a, t):
     if q <= 0:
         return
     t_arr = t + ks.meta[K_CDELAY] + 2 * _latency(ks.ag_lat, ks.rng, ks.lat, a)
-    if side > 0 and ask > 0:
+    if _market_instead(ks.rng, ks.fp[a, N_MKT], a):
+        q = min(q, _touch_size(ex, s, side))
+        if q > 0:
+            push(ks.heap, ks.meta, t_arr, MARKET, a, s, side, 0, q, -1)
+    elif side > 0 and ask > 0:
         push(ks.heap, ks.meta, t_arr, LIMIT, a, s, 1, ask, q, -1)
     elif side < 0 and bid > 0:
         push(ks.heap, ks.meta, t_arr, LIMIT, a, s, -1, bid, q, -1)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _value(ks, ex, a, t):
     s = ks.ag_sym[a]
     fp = ks.fp
@@ -356,10 +386,12 @@ def _value(ks, ex, a, t):
     r_T = round((1.0 - dec) * fp[a, V_RBAR] + dec * fs[a, V_RT])
 
     bid, ask = _bbo(ex.symv, s)
+    kind = LIMIT
     if bid > 0 and ask > 0:
         mid = (bid + ask) // 2
         spread = ask - bid
-        if R.uniform(ks.rng, a) < fp[a, V_AGGR]:
+        aggressive = R.uniform(ks.rng, a) < fp[a, V_AGGR]
+        if aggressive:
             adj = 0
         else:
             hi = int(fp[a, V_DEPTH] * spread)
@@ -370,18 +402,22 @@ def _value(ks, ex, a, t):
         else:
             side = 1
             px = max(1, ask - adj)
+        if aggressive and _market_instead(ks.rng, fp[a, V_MKT], a):
+            kind = MARKET
     else:
         side = 1 if R.uniform(ks.rng, a) < 0.5 else -1
         px = int(r_T)
     q = int(fp[a, V_SIZE]) if fp[a, V_SIZE] > 0 else _order_size(ks.rng, ks.size_w, ks.size_v, a)
+    if kind == MARKET:
+        q = min(q, _touch_size(ex, s, side))
     if q > 0:
-        push(ks.heap, ks.meta, t_arr, LIMIT, a, s, side, px, q, -1)
+        push(ks.heap, ks.meta, t_arr, kind, a, s, side, px if kind == LIMIT else 0, q, -1)
     rate = fp[a, V_LAMBDA] * intraday(ks.sp, s, t) * vol_factor(ks.sp, ks.fstate, s, ks.sp[s, F_VEXP])
     nxt = t + int(R.exponential(ks.rng, a, 1.0 / rate))
     push(ks.heap, ks.meta, nxt, WAKE, a, s, 0, 0, 0, -1)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _momentum(ks, ex, a, t):
     s = ks.ag_sym[a]
     fp = ks.fp
@@ -414,7 +450,7 @@ def _momentum(ks, ex, a, t):
     push(ks.heap, ks.meta, nxt, WAKE, a, s, 0, 0, 0, -1)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _mm_quote(ks, ex, a, t):
     """Move the ladder to the (skewed) last mid: the agent's resting orders of each side, sorted by price, are
     paired with the desired levels in order; identical pairs are left alone (no message), others are modified
@@ -501,7 +537,7 @@ def _mm_quote(ks, ex, a, t):
             push(h, meta, ta, LIMIT, a, s, side, d_px[k, i], d_q[k, i], -1)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _mm_wake(ks, ex, a, t):
     s = ks.ag_sym[a]
     fp = ks.fp
@@ -528,7 +564,7 @@ def _mm_wake(ks, ex, a, t):
     push(ks.heap, ks.meta, nxt, WAKE, a, s, 0, 0, 0, -1)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _mm_requote(ks, ex, a, t):
     s = ks.ag_sym[a]
     bid, ask = _bbo(ex.symv, s)
@@ -537,7 +573,7 @@ def _mm_requote(ks, ex, a, t):
     _mm_quote(ks, ex, a, t)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _alert(ks, s, t):
     """Book-imbalance alert: each market maker of symbol ``s`` re-quotes (at most once per cooldown)."""
     for j in range(ks.mm_list.shape[1]):
@@ -570,9 +606,20 @@ def _take_snapshots(ks, ex, upto):
 
 
 @nb.njit(cache=True)
+def _borrowed(ks):
+    """``ks`` with every array replaced by a borrowed view (:func:`multiexec.lob.engine.borrow`)."""
+    b = E.borrow
+    return KState(b(ks.heap), b(ks.ag_type), b(ks.ag_sym), b(ks.ag_lat), b(ks.ag_aux), b(ks.rng), b(ks.fp), b(ks.fs),
+                  b(ks.hist), b(ks.sp), b(ks.fstate), b(ks.frng), b(ks.mm_list), b(ks.imb_on), b(ks.lat), b(ks.size_w),
+                  b(ks.size_v), b(ks.snap_t), b(ks.snap_px), b(ks.snap_sz), b(ks.meta))
+
+
+@nb.njit(cache=True)
 def run_until(ks, ex, t_end):
     """Process events with time <= ``t_end`` (capped at the close). Returns OK, or NEED_EXCHANGE_ROOM /
     NEED_HEAP_ROOM when arrays must grow first (the caller grows them and calls again: nothing is lost)."""
+    ks = _borrowed(ks)
+    ex = E.borrowed(ex)
     meta = ks.meta
     heap = ks.heap
     ag_type = ks.ag_type
@@ -629,9 +676,9 @@ def run_until(ks, ex, t_end):
         if s >= 0 and mm_list[s, 0] >= 0:
             b = symv[s, E.SV_BID]
             k = symv[s, E.SV_ASK]
-            if b >= 0 and k >= 0:
-                qb = lvl[s, 0, b, E.L_QTY]
-                qa = lvl[s, 1, k, E.L_QTY]
+            if b >= 0 or k >= 0:
+                qb = lvl[s, 0, b, E.L_QTY] if b >= 0 else 0
+                qa = lvl[s, 1, k, E.L_QTY] if k >= 0 else 0
                 if abs(qb - qa) >= ks.fp[mm_list[s, 0], K_IMB] * (qb + qa):
                     if imb_on[s] == 0:
                         imb_on[s] = 1

@@ -3,8 +3,10 @@
 * ``bars.parquet``: symbol, timestamp (datetime64[ns], exchange wall clock, minute start), open, high, low,
   close (float64 dollars), volume (float64 shares);
 * ``l2.parquet``: time_ns, symbol, bid_px_1..N, bid_sz_1..N, ask_px_1..N, ask_sz_1..N (NaN / 0 where empty);
-* ``trades.parquet``: time_ns, symbol, price, size, side (+1 buyer-initiated), buyer_agent, seller_agent;
-* ``orders.parquet``: time_ns, symbol, agent_id, agent_type, msg, side, price (NaN for market), size;
+* ``trades.parquet``: time_ns, symbol, price, size, side (+1 buyer-initiated), buyer_agent, seller_agent,
+  taker_order_id;
+* ``orders.parquet``: time_ns, symbol, agent_id, agent_type, msg, side, price (NaN for market), size,
+  order_id;
 * ``config.json``: the configuration and seed that produced the run.
 """
 

@@ -188,7 +188,9 @@ BOOK_STATS = ("mean", "std", "p5", "p50", "p95")
 
 def book_facts(l2: pd.DataFrame, orders: pd.DataFrame, trades: pd.DataFrame,
                levels: tuple[int, ...] = BOOK_LEVELS) -> BookFacts:
-    """Book, order-flow and trade facts of one symbol (tables already filtered to it, sorted by time)."""
+    """Book, order-flow and trade facts of one symbol (tables already filtered to it, sorted by time). Order-flow
+    facts use the order flow as a market-data feed shows it (:func:`multiexec.lob.facts.feed_view`)."""
+    orders = facts.feed_view(orders, trades)
     out = BookFacts(levels=facts.book_levels(l2), n_events=len(l2))
     w = facts.snapshot_durations(l2["time_ns"].to_numpy())
     mid = facts.mid_price(l2)

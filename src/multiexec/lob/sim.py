@@ -105,11 +105,13 @@ class Simulation:
                 if typ == K.NOISE:
                     first_wake[a] = _noise_wakes(u, open_ns, close_ns, s.noise.start_before_open_s, config.intraday)
                     fp[a, K.N_SIZE] = s.noise.size
+                    fp[a, K.N_MKT] = s.noise.market_order_share
                 elif typ == K.VALUE:
                     v = s.value
-                    fp[np.ix_(a, [K.V_RBAR, K.V_KAPPA, K.V_SIGN, K.V_SIGS, K.V_LAMBDA, K.V_AGGR, K.V_DEPTH, K.V_SIZE])] = [
+                    fp[np.ix_(a, [K.V_RBAR, K.V_KAPPA, K.V_SIGN, K.V_SIGS, K.V_LAMBDA, K.V_AGGR, K.V_DEPTH, K.V_SIZE,
+                                  K.V_MKT])] = [
                         s.fundamental.r_bar, v.kappa_per_s / 1e9, v.sigma_n, v.sigma_s, v.arrival_per_s / 1e9,
-                        v.percent_aggr, v.depth_spread, v.size]
+                        v.percent_aggr, v.depth_spread, v.size, v.market_order_share]
                     fs[a, K.V_RT] = s.fundamental.r_bar
                     fs[a, K.V_PREV] = -1
                     first_wake[a] = open_ns + (1e9 * u).astype(np.int64)
@@ -279,7 +281,8 @@ class Simulation:
         return out
 
     def trades(self) -> pd.DataFrame:
-        """Trade log: time_ns, symbol, price (dollars), size, side (+1 buyer-initiated), and the agents."""
+        """Trade log: time_ns, symbol, price (dollars), size, side (+1 buyer-initiated), the agents, and the id
+        of the incoming (taker) order."""
         t = self.ex.trades()
         return pd.DataFrame({
             "time_ns": t["time"].to_numpy(np.int64),
@@ -289,10 +292,12 @@ class Simulation:
             "side": t["side"].to_numpy(np.int64),
             "buyer_agent": np.where(t["side"] > 0, t["taker_agent"], t["maker_agent"]).astype(np.int64),
             "seller_agent": np.where(t["side"] > 0, t["maker_agent"], t["taker_agent"]).astype(np.int64),
+            "taker_order_id": t["taker"].to_numpy(np.int64),
         })
 
     def orders(self) -> pd.DataFrame:
-        """Message log: time_ns, symbol, agent_id, agent_type, msg, side, price (NaN for market), size."""
+        """Message log: time_ns, symbol, agent_id, agent_type, msg, side, price (NaN for market), size, order_id
+        (the order the message created or refers to; -2 for a rejected order)."""
         m = self.ex.messages()
         sym = m["sym"].to_numpy()
         known = sym >= 0
@@ -307,6 +312,7 @@ class Simulation:
             "side": m["side"].to_numpy(np.int64),
             "price": self._dollars(np.where(m["msg"].to_numpy() == E.MSG_MARKET, -1, px)),
             "size": m["qty"].to_numpy(np.int64),
+            "order_id": m["oid"].to_numpy(np.int64),
         })
 
     def l2(self) -> pd.DataFrame:
