@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from multiexec.algos.compare import LABELS
+from multiexec.policies.agents import METHODS
 
 FIGURES = [
     ("fig8_learning_curves.png", "Learning curves on the validation split (paper Figure 8)"),
@@ -65,6 +66,23 @@ def claims(t1: pd.DataFrame, rounds_k: pd.DataFrame | None) -> list[str]:
     return out
 
 
+def _command(cfg: dict, run_dir: Path) -> str:
+    """The ``multiexec compare`` call that makes this folder's runs (the data source is the folder's name)."""
+    parts = [f"multiexec compare --data {run_dir.name} --seeds {cfg['seeds']}",
+             "" if sorted(cfg["methods"]) == sorted(METHODS) else f"--methods {','.join(cfg['methods'])}"]
+    for key, flag in (("train_days", "--train-days"), ("eval_every", "--eval-every")):
+        if key in cfg["train"]:
+            parts.append(f"{flag} {cfg['train'][key]}")
+    if cfg.get("rounds_sweep"):
+        parts.append("--rounds-sweep " + ",".join(str(k) for k in cfg["rounds_sweep"]))
+    if cfg.get("sweep_seeds"):
+        parts.append(f"--sweep-seeds {cfg['sweep_seeds']}")
+    if cfg.get("action_spaces"):
+        parts.append("--action-spaces '" + ";".join(",".join(f"{a:g}" for a in acts) for acts in cfg["action_spaces"]) + "'")
+    parts.append(f"--out {run_dir.parent}")
+    return " ".join(p for p in parts if p)
+
+
 def section(run_dir: Path, doc_dir: Path, title: str) -> str:
     """Markdown for one compare folder; its figures are copied next to the document."""
     run_dir = Path(run_dir)
@@ -73,7 +91,8 @@ def section(run_dir: Path, doc_dir: Path, title: str) -> str:
     fig_dir = doc_dir / "results" / run_dir.name
     fig_dir.mkdir(parents=True, exist_ok=True)
     parts = [f"## {title}\n", f"Runs: `{run_dir}`; data config `{json.dumps(cfg['data'])}`; seeds: {cfg['seeds']}; "
-             f"training overrides: `{json.dumps(cfg['train'])}`.\n"]
+             f"training overrides: `{json.dumps(cfg['train'])}`. Made by `{_command(cfg, run_dir)}` "
+             "(its finished runs are read back, not retrained).\n"]
     if (run_dir / "data_summary.csv").is_file():
         parts += ["### Data (orders per split)\n", _md(pd.read_csv(run_dir / "data_summary.csv"))]
     show = ["method", "group", "seeds", "EG_bps", "ARR_pct", "POS_pct", "GLR", "TOC_pct", "fill_pct", "team_return"]
@@ -115,7 +134,8 @@ def write_doc(run_dirs: list[Path], path: Path, titles: list[str], command: str)
     head = ("# Results: learned multi-order execution agents\n\n"
             f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}` — do not edit by hand; "
             "rerun the command. Model selection uses the validation split only; the test split is touched once "
-            "per selected agent.\n")
+            "per selected agent. Why the paper's claims do not hold on our data, and what was changed because of "
+            "it (learning rate, entropy bonus, IaC's soft intentions): `docs/iac_investigation.md`.\n")
     body = [section(d, path.parent, t) for d, t in zip(run_dirs, titles)]
     path.write_text(head + "\n" + "\n".join(body))
     return path
