@@ -114,3 +114,22 @@ def test_cli_theory_and_run(tmp_path):
     assert r.exit_code == 0, r.output
     for f in ("run_scatter.png", "run_schedules.png", "run_training.png", "summary.csv", "run.npz"):
         assert (tmp_path / f).exists()
+
+
+def test_fit_grads_equal_autograd():
+    lo, hi = price_range(P, P.sigma)
+    net = GameQNet(3, P, lo, hi, seed=1)
+    g = torch.Generator().manual_seed(0)
+    q = torch.randint(0, 101, (3, 16, 1), generator=g).float()
+    obs = torch.cat([q, torch.randint(0, 10, (3, 16, 1), generator=g).float(), 10 + 0.1 * torch.randn(3, 16, 1, generator=g)], -1)
+    action = torch.round(torch.rand(3, 16, generator=g) * q[..., 0])
+    y = torch.randn(3, 16, generator=g) * 5
+    loss = net.fit_grads(obs, action, y)
+    manual = [p.grad.clone() for p in net.parameters()]
+    for p in net.parameters():
+        p.grad = None
+    ref = ((net(obs, action.unsqueeze(-1)).squeeze(-1) - y) ** 2).mean(1)
+    ref.sum().backward()
+    assert torch.allclose(loss, ref.detach(), rtol=1e-5)
+    for m, p in zip(manual, net.parameters()):
+        assert torch.allclose(m, p.grad, rtol=1e-4, atol=1e-6)

@@ -10,13 +10,16 @@ Contract of the Q-network (any ``nn.Module``):
 - ``forward(obs, cand) -> q`` with ``obs`` of shape (E, B, *obs_shape), candidate actions ``cand`` (E, B, K)
   (action values — trade sizes — or indices of discrete actions as floats) and ``q`` (E, B, K);
 - every parameter has the ensemble size E as its first dimension (:class:`VmapEnsemble` turns any single-network
-  module into such an ensemble with ``torch.func``; the game uses batched weights directly).
+  module into such an ensemble with ``torch.func``; the game uses batched weights directly);
+- optionally ``fit_grads(obs (E, B, *obs_shape), action (E, B), y (E, B)) -> loss (E,)``: the per-member loss
+  ``mean_b (Q(obs, action) - y)^2``, writing the gradient of its sum into the parameters' ``.grad`` (a network can do
+  this faster by hand than autograd; the game's network does). Without it, autograd on ``forward``.
 
 Candidate actions and their validity come from ``candidates_fn(obs) -> (cand (E, B, K), mask (E, B, K) bool)``, so
 actions can depend on the state (e.g. 0..q_t shares). The double-Q target is
 ``y = r + gamma * (1 - done) * Q_target(s', cand'[argmax_k Q_main(s', cand'_k) over valid k])``.
-Argmaxes go through :func:`best_candidate`, which scores only the valid candidates of the states that need one
-(not terminal next states, not states with a single valid action, not exploring agents).
+Argmaxes go through :func:`best_candidate`, which scores only the states that need one (not terminal next states,
+not states with a single valid action, not exploring agents).
 """
 
 from __future__ import annotations
@@ -174,35 +177,33 @@ def masked_argmax(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def best_candidate(qnet: nn.Module, obs: torch.Tensor, cand: torch.Tensor, mask: torch.Tensor,
                    need: torch.Tensor | None = None) -> torch.Tensor:
-    """``masked_argmax(qnet(obs, cand), mask)`` (E, B), evaluating only the pairs (state, valid candidate) that matter.
+    """``masked_argmax(qnet(obs, cand), mask)`` (E, B), evaluating only the states that matter.
 
     Rows with a single valid candidate, and rows where ``need`` (E, B) is False, get their first valid candidate
-    without evaluating the network. The remaining valid pairs are packed per member (padded to the largest member)
-    and scored as ``K = 1`` candidates, so masked-out candidates (e.g. sales above the inventory) cost nothing.
+    without evaluating the network. The remaining rows (states) are packed per member (padded to the member with
+    the most), and the candidates cut after the last one valid in any of them. Rows stay whole, so a network can
+    share the work of a state among its candidates (the game's does).
     """
     E, B, K = cand.shape
     first = mask.to(torch.uint8).argmax(-1)
     rows = mask.sum(-1) > 1
     if need is not None:
         rows &= need
-    sel = (mask & rows.unsqueeze(-1)).view(E, B * K)
-    P = int(sel.sum(1).max())
-    if P == 0:
+    count = rows.sum(1)
+    Bp = int(count.max())
+    if Bp == 0:
         return first
-    if P > 0.8 * B * K:  # packing would not save work: score every candidate
-        return torch.where(rows, masked_argmax(qnet(obs, cand), mask), first)
-    pos = sel.cumsum(1) - 1
-    slot = torch.where(sel, pos, P)  # column P collects the unselected entries and is dropped
-    flat = torch.zeros(E, P + 1, dtype=torch.long, device=cand.device)
-    flat.scatter_(1, slot, torch.arange(B * K, device=cand.device).expand(E, -1))
-    flat = flat[:, :P]
+    cols = mask & rows.unsqueeze(-1)
+    Kp = int(cols.any(1).any(0).nonzero().max()) + 1
+    if Bp > 0.8 * B:  # packing would not save work: score every row
+        return torch.where(rows, masked_argmax(qnet(obs, cand[..., :Kp]), mask[..., :Kp]), first)
+    idx = torch.argsort(rows.to(torch.uint8), dim=1, descending=True, stable=True)[:, :Bp]  # needed rows first
     o = obs.reshape(E, B, -1)
-    obs_p = o.gather(1, (flat // K).unsqueeze(-1).expand(E, P, o.shape[-1])).view(E, P, *obs.shape[2:])
-    cand_p = cand.reshape(E, B * K).gather(1, flat).unsqueeze(-1)
-    scores = torch.full((E, B * K + 1), float("-inf"), dtype=cand_p.dtype, device=cand.device)
-    valid = torch.arange(P, device=cand.device) < sel.sum(1, keepdim=True)
-    scores.scatter_(1, torch.where(valid, flat, B * K), qnet(obs_p, cand_p).squeeze(-1).to(scores.dtype))
-    return torch.where(rows, scores[:, : B * K].view(E, B, K).argmax(-1), first)
+    obs_p = o.gather(1, idx.unsqueeze(-1).expand(E, Bp, o.shape[-1])).view(E, Bp, *obs.shape[2:])
+    ik = idx.unsqueeze(-1).expand(E, Bp, Kp)
+    best_p = masked_argmax(qnet(obs_p, cand[..., :Kp].gather(1, ik)), mask[..., :Kp].gather(1, ik))
+    valid = torch.arange(Bp, device=cand.device) < count.unsqueeze(1)
+    return first.scatter(1, idx, torch.where(valid, best_p, first.gather(1, idx)))
 
 
 class DoubleDQN:
@@ -276,10 +277,14 @@ class DoubleDQN:
         """One gradient step on a sampled batch; returns the per-member loss (E,)."""
         batch = self.memory.sample(self.args.batch_size, self.gen)
         y = self.td_target(batch)
-        q = self.q(batch["obs"], batch["action"].unsqueeze(-1)).squeeze(-1)
-        loss_e = ((q - y) ** 2).mean(1)
-        self.optim.zero_grad(set_to_none=True)
-        loss_e.sum().backward()  # members do not share weights: each gets the gradient of its own mean loss
+        fit = getattr(self.q, "fit_grads", None)
+        if fit is not None:  # the network computes loss and gradients itself (see the module docstring)
+            loss_e = fit(batch["obs"], batch["action"], y)
+        else:
+            self.optim.zero_grad(set_to_none=True)
+            q = self.q(batch["obs"], batch["action"].unsqueeze(-1)).squeeze(-1)
+            loss_e = ((q - y) ** 2).mean(1)
+            loss_e.sum().backward()  # members do not share weights: each gets the gradient of its own mean loss
         if self.args.max_grad_norm > 0:
             clip_per_member(self.q.parameters(), self.args.max_grad_norm, self.E)
         self.optim.step()
@@ -305,11 +310,9 @@ class DoubleDQN:
 def clip_per_member(params: object, max_norm: float, ensemble: int) -> torch.Tensor:
     """Clip the gradient norm of each ensemble member separately (parameters have leading dimension E)."""
     grads = [p.grad for p in params if p.grad is not None]  # type: ignore[attr-defined]
-    sq = torch.stack([g.reshape(ensemble, -1).pow(2).sum(1) for g in grads]).sum(0)
-    norm = sq.sqrt()
+    norm = torch.stack([torch.linalg.vector_norm(g.reshape(ensemble, -1), dim=1) for g in grads]).square().sum(0).sqrt()
     scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+    torch._foreach_mul_(grads, [scale.view(-1, *([1] * (g.dim() - 1))) for g in grads])
     return norm
 
 

@@ -24,6 +24,28 @@ def price_range(p: GameParams, sigma: float) -> tuple[float, float]:
     return p.S0 - spread, p.S0 + drift + spread
 
 
+def normalise_state(obs: torch.Tensor, N: int, q0: float, price_lo: float, price_hi: float) -> torch.Tensor:
+    """Raw ``[q, t, S]`` (..., 3) -> ``[2q/q0 - 1, 2t/(N-1) - 1, price min-max to [-1, 1] and clipped]`` (Ning et al.)."""
+    q, t, S = obs.unbind(-1)
+    tn = 2 * t / max(N - 1, 1) - 1
+    sn = (2 * (S - price_lo) / (price_hi - price_lo) - 1).clamp(-1, 1)
+    return torch.stack([2 * q / q0 - 1, tn, sn], -1)
+
+
+def agent_obs(q: torch.Tensor, t: int, S: torch.Tensor, n: int) -> torch.Tensor:
+    """What the agents see. (R, B, n) inventories, the step t, (R, B) mid -> (R*n, B, 3) raw ``[q, t, S]`` (float32);
+    member ``r * n + k`` is agent k of run r."""
+    R, B = S.shape
+    qq = q.permute(0, 2, 1).reshape(R * n, B)
+    SS = S.unsqueeze(1).expand(R, n, B).reshape(R * n, B)
+    return torch.stack([qq, torch.full_like(qq, float(t)), SS], -1).float()
+
+
+def to_agents(x: torch.Tensor, R: int, n: int) -> torch.Tensor:
+    """(R*n, B) per member -> (R, B, n) per run, episode and agent."""
+    return x.view(R, n, -1).permute(0, 2, 1)
+
+
 class GameQNet(nn.Module):
     """Ensemble of E Q-networks Q(q, t, S, v) with batched weights (the DDQN contract of ``multiexec.algos.ddqn``).
 
@@ -47,12 +69,8 @@ class GameQNet(nn.Module):
             self.biases.append(nn.Parameter((torch.rand(ensemble, 1, fo, generator=g) * 2 - 1) * bound))
 
     def normalise(self, obs: torch.Tensor, cand: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q, t, S = obs.unbind(-1)
-        tn = 2 * t / max(self.N - 1, 1) - 1
-        sn = (2 * (S - self.price_lo) / (self.price_hi - self.price_lo) - 1).clamp(-1, 1)
-        qn = 2 * q / self.q0 - 1
-        state = torch.stack([qn, tn, sn], -1)
-        qq = q.unsqueeze(-1)
+        state = normalise_state(obs, self.N, self.q0, self.price_lo, self.price_hi)
+        qq = obs[..., 0:1]
         vn = torch.where(qq > 0, 2 * cand / qq.clamp(min=1e-9) - 1, torch.full_like(cand, -1.0))
         return state, vn
 
@@ -60,13 +78,51 @@ class GameQNet(nn.Module):
         E, B, K = cand.shape
         state, vn = self.normalise(obs, cand)
         W, b = list(self.weights), list(self.biases)
-        # activations are kept feature-major (E, H, rows): W^T h is faster than h W for these small, wide matrices
-        # the first layer is affine in (state, v): evaluate the state part once per state, add v * w_v per candidate
-        base = torch.bmm(W[0][:, :3].transpose(1, 2), state.transpose(1, 2)).add_(b[0].transpose(1, 2))  # (E, H, B)
-        h = (W[0][:, 3].view(E, -1, 1, 1) * vn.unsqueeze(1)).add_(base.unsqueeze(-1)).view(E, -1, B * K)
+        # Activations are kept feature-major (E, H, rows): W^T h is faster than h W for these small, wide matrices.
+        # The first two layers are both affine (no activation between them), so their output is affine in
+        # (state, v): the state part goes through both layers once per *state* (B columns) and each candidate adds
+        # v * (W1^T w_v). The same network, re-associated: one 30 x 30 product per candidate less.
+        base = torch.baddbmm(b[0].transpose(1, 2), W[0][:, :3].transpose(1, 2), state.transpose(1, 2))  # (E, H, B)
+        base = torch.baddbmm(b[1].transpose(1, 2), W[1].transpose(1, 2), base)
+        wv = torch.bmm(W[1].transpose(1, 2), W[0][:, 3:].transpose(1, 2))  # (E, H, 1)
+        # columns ordered candidate-major (k, b): the broadcast add then runs along contiguous rows
+        vn = vn.transpose(1, 2).contiguous().unsqueeze(1)  # (E, 1, K, B)
+        h = nn.functional.leaky_relu_(torch.addcmul(base.unsqueeze(2), wv.unsqueeze(-1), vn).view(E, -1, K * B))
+        for i in range(2, len(W) - 1):
+            h = nn.functional.leaky_relu_(torch.baddbmm(b[i].transpose(1, 2), W[i].transpose(1, 2), h))
+        return torch.baddbmm(b[-1].transpose(1, 2), W[-1].transpose(1, 2), h).view(E, K, B).transpose(1, 2)
+
+    @torch.no_grad()
+    def fit_grads(self, obs: torch.Tensor, action: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-member MSE ``mean_b (Q(obs, action) - y)^2`` (E,); sets ``.grad`` to the gradient of their sum.
+
+        The optional fast path of :class:`multiexec.algos.ddqn.DoubleDQN`: the same loss and gradients as autograd
+        on :meth:`forward`, computed by hand (plain layer-by-layer backpropagation, no autograd graph).
+        """
+        E, B = action.shape
+        state, vn = self.normalise(obs, action.unsqueeze(-1))
+        W, b = list(self.weights), list(self.biases)
+        x = torch.cat([state, vn], -1).transpose(1, 2)  # (E, 4, B)
+        acts = [x]  # the input of every layer
+        h = torch.baddbmm(b[0].transpose(1, 2), W[0].transpose(1, 2), x)
         for i in range(1, len(W) - 1):
-            h = nn.functional.leaky_relu_(torch.bmm(W[i].transpose(1, 2), h).add_(b[i].transpose(1, 2)))
-        return torch.bmm(W[-1].transpose(1, 2), h).add_(b[-1].transpose(1, 2)).view(E, B, K)
+            acts.append(h)
+            h = nn.functional.leaky_relu_(torch.baddbmm(b[i].transpose(1, 2), W[i].transpose(1, 2), h))
+        acts.append(h)
+        q = torch.baddbmm(b[-1].transpose(1, 2), W[-1].transpose(1, 2), h).view(E, B)
+        diff = q - y
+        loss = diff.square().mean(1)
+        g = (diff * (2.0 / B)).view(E, 1, B)  # d loss / d q
+        for i in range(len(W) - 1, -1, -1):
+            a = acts[i]
+            W[i].grad = torch.bmm(a, g.transpose(1, 2))
+            b[i].grad = g.sum(-1).unsqueeze(1)
+            if i == 0:
+                break
+            g = torch.bmm(W[i], g)
+            if i > 1:  # a = leaky_relu(z) (same sign as z): the backward of leaky_relu_, as autograd does it
+                g = torch.ops.aten.leaky_relu_backward(g, a, 0.01, True)
+        return loss
 
 
 class GameActions:

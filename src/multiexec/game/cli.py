@@ -14,15 +14,18 @@ _EPIS = "training episodes per run (paper: 5000); epsilon decay is rescaled to e
 
 
 def _config(sigma: float, runs: int, train_episodes: int, test_episodes: int, test_sigma: Optional[float], agents: int,
-            coin: bool, target_grid: Optional[int], seed: int, group_size: int):
+            coin: bool, target_grid: Optional[int], seed: int, group_size: int, algo: str = "ddqn"):
+    from multiexec.errors import MultiexecError
     from multiexec.game.experiment import AgentConfig, RunConfig
     from multiexec.game.params import make_params
     from multiexec.game.study import paper_epsilon_decay
 
+    if algo not in ("ddqn", "ppo"):
+        raise MultiexecError(f"--agent {algo!r}: choose 'ddqn' (the paper's Double DQN) or 'ppo'")
     p = make_params(sigma=sigma, n_agents=agents, coin_toss=coin)
     agent = AgentConfig(target_grid=target_grid, epsilon_decay=paper_epsilon_decay(train_episodes))
-    return RunConfig(params=p, agent=agent, runs=runs, train_episodes=train_episodes, test_episodes=test_episodes,
-                     test_sigma=test_sigma, seed=seed, group_size=group_size)
+    return RunConfig(params=p, algo=algo, agent=agent, runs=runs, train_episodes=train_episodes,
+                     test_episodes=test_episodes, test_sigma=test_sigma, seed=seed, group_size=group_size)
 
 
 @app.command()
@@ -50,6 +53,7 @@ def run(
     test_episodes: int = typer.Option(2500, help="greedy test episodes per run"),
     test_sigma: Optional[float] = typer.Option(None, help="volatility of the test phase (misspecified experiment)"),
     agents: int = typer.Option(2, help="number of agents (paper: 2)"),
+    agent: str = typer.Option("ddqn", help="'ddqn' (the paper's Double DQN) or 'ppo'"),
     coin: bool = typer.Option(True, "--coin/--no-coin", help="random order within a step (paper) or no same-step impact"),
     target_grid: Optional[int] = typer.Option(
         None, help="candidates in the double-Q target's argmax: all integers 0..q0 (default) or a K-point grid (faster)"),
@@ -58,10 +62,11 @@ def run(
     seed: int = typer.Option(0, help="random seed (same seed and group size, same numbers)"),
     out: Path = typer.Option(Path("results/game"), help="output folder"),
 ) -> None:
-    """Train and test DDQN agents; write the scatter, schedules, training curve, summary table and arrays to OUT."""
+    """Train and test DDQN (or PPO) agents; write the scatter, schedules, training curve, summary and arrays to OUT."""
     from multiexec.game.study import run_experiment
 
-    cfg = _config(sigma, runs, train_episodes, test_episodes, test_sigma, agents, coin, target_grid, seed, group_size)
+    cfg = _config(sigma, runs, train_episodes, test_episodes, test_sigma, agents, coin, target_grid, seed, group_size,
+                  agent)
     _, row = run_experiment(cfg, out, "run", workers)
     from multiexec.game.analysis import write_table
 
@@ -79,17 +84,18 @@ def study(
     misspecified_runs: int = typer.Option(10, help="runs reused for each misspecified case"),
     multi_agents: int = typer.Option(3, help="agents in the beyond-the-paper experiment (<= 2 skips it)"),
     multi_runs: int = typer.Option(10, help="runs of the many-agent experiment"),
+    ppo: bool = typer.Option(True, "--ppo/--no-ppo", help="also the three regimes with PPO agents in place of DDQN"),
     coin: bool = typer.Option(True, "--coin/--no-coin", help="random order within a step (paper) or no same-step impact"),
     target_grid: Optional[int] = typer.Option(None, help="K-point grid for the target's argmax (default: exact)"),
     workers: int = typer.Option(2, help="processes (one thread each)"),
     group_size: int = typer.Option(10, help="runs trained together as one batched ensemble"),
     seed: int = typer.Option(0, help="random seed"),
 ) -> None:
-    """The whole study: 3 volatility regimes, misspecified train/test volatility, and 3+ agents; regenerates OUT."""
+    """The whole study: 3 volatility regimes, misspecified train/test volatility, 3+ agents, PPO agents; regenerates OUT."""
     from multiexec.game.study import run_study
 
     cfg = _config(1e-3, runs, train_episodes, test_episodes, None, 2, coin, target_grid, seed, group_size)
-    df = run_study(out, cfg, workers, misspecified_runs, multi_agents, multi_runs)
+    df = run_study(out, cfg, workers, misspecified_runs, multi_agents, multi_runs, ppo)
     typer.echo(df.T.to_string(float_format=lambda x: f"{x:.4f}"))
     typer.echo(f"wrote {out}")
 

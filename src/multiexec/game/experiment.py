@@ -1,11 +1,13 @@
-"""Train and test Double-DQN agents in the execution game: R independent runs x n agents batched as one ensemble."""
+"""Train and test the agents of the execution game (Double DQN as in the paper, or PPO): R independent runs x n
+agents batched as one ensemble."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -13,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from multiexec.algos.ddqn import DDQNArgs, DoubleDQN, best_candidate
-from multiexec.game.agents import GameActions, GameQNet, price_range
+from multiexec.game.agents import GameActions, GameQNet, agent_obs, price_range, to_agents
 from multiexec.game.market import market_step
 from multiexec.game.params import GameParams
+from multiexec.game.ppo_agents import PPOAgentConfig, train_ppo_group
 
 
 class AgentConfig(BaseModel):
@@ -46,7 +49,9 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     params: GameParams = GameParams()
+    algo: Literal["ddqn", "ppo"] = Field("ddqn", description="the agents: Double DQN (the paper's) or PPO")
     agent: AgentConfig = AgentConfig()
+    ppo: PPOAgentConfig = PPOAgentConfig()
     runs: int = Field(20, ge=1)
     train_episodes: int = Field(5000, ge=1)
     test_episodes: int = Field(2500, ge=1)
@@ -57,12 +62,16 @@ class RunConfig(BaseModel):
 
 @dataclass
 class TrainedAgents:
-    """The trained ensembles, one per group of runs (member ``r * n + k`` is agent k of the group's run r)."""
+    """The trained ensembles, one per group of runs (member ``r * n + k`` is agent k of the group's run r).
+
+    ``nets`` score candidate sales, ``forward(obs, cand) -> (E, B, K)``, the greedy action being the best score: Q-values
+    (:class:`GameQNet`) or policy logits (:class:`multiexec.game.ppo_agents.GamePolicy`)."""
 
     config: RunConfig
-    qnets: list[GameQNet]
+    nets: list[torch.nn.Module]
     train_is: np.ndarray  # (R, episodes, n)
-    train_seconds: float
+    train_seconds: float  # wall clock
+    group_cpu_seconds: list[float] = field(default_factory=list)  # CPU time of each group's training (its process)
 
 
 @dataclass
@@ -73,19 +82,6 @@ class TestResult:
     test_is: np.ndarray  # (R, episodes, n)
     inventory: np.ndarray  # (R, n, N+1) average remaining inventory
     trades: np.ndarray  # (R, n, N) average trades
-
-
-def _obs(q: torch.Tensor, t: int, S: torch.Tensor, n: int) -> torch.Tensor:
-    """(R, B, n) inventories, scalar t, (R, B) mid -> (R*n, B, 3) observations (float32)."""
-    R, B = S.shape
-    qq = q.permute(0, 2, 1).reshape(R * n, B)
-    SS = S.unsqueeze(1).expand(R, n, B).reshape(R * n, B)
-    return torch.stack([qq, torch.full_like(qq, float(t)), SS], -1).float()
-
-
-def _to_agents(x: torch.Tensor, R: int, n: int) -> torch.Tensor:
-    """(R*n, B) -> (R, B, n)."""
-    return x.view(R, n, -1).permute(0, 2, 1)
 
 
 def reward(S_prev: torch.Tensor, v: torch.Tensor, p: GameParams) -> torch.Tensor:
@@ -131,18 +127,26 @@ def train(cfg: RunConfig, progress: bool = True, workers: int = 1) -> TrainedAge
             out = list(ex.map(_train_group_job, jobs))
     else:
         with one_thread():
-            out = [_train_group(*job) for job in jobs]
-    qnets = [o[0] for o in out]
-    return TrainedAgents(cfg, qnets, np.concatenate([o[1] for o in out]), time.perf_counter() - t0)
+            out = [_timed_group(*job) for job in jobs]
+    return TrainedAgents(cfg, [o[0] for o in out], np.concatenate([o[1] for o in out]), time.perf_counter() - t0,
+                         [o[2] for o in out])
 
 
-def _train_group_job(job: tuple) -> tuple[GameQNet, np.ndarray]:
+def _train_group_job(job: tuple) -> tuple[torch.nn.Module, np.ndarray, float]:
     torch.set_num_threads(1)
-    return _train_group(*job)
+    return _timed_group(*job)
 
 
-def _train_group(cfg: RunConfig, group: int, R: int, progress: bool) -> tuple[GameQNet, np.ndarray]:
-    """Train one group of R runs in lock-step (one DDQN ensemble of R * n members)."""
+def _timed_group(*job: object) -> tuple[torch.nn.Module, np.ndarray, float]:
+    t0 = time.process_time()
+    net, train_is = _train_group(*job)  # type: ignore[arg-type]
+    return net, train_is, time.process_time() - t0
+
+
+def _train_group(cfg: RunConfig, group: int, R: int, progress: bool) -> tuple[torch.nn.Module, np.ndarray]:
+    """Train one group of R runs in lock-step (one ensemble of R * n members)."""
+    if cfg.algo == "ppo":
+        return train_ppo_group(cfg, group, R, progress)
     p, n = cfg.params, cfg.params.n_agents
     seed = cfg.seed * 1000 + 10 * group
     lo, hi = price_range(p, p.sigma)
@@ -158,16 +162,16 @@ def _train_group(cfg: RunConfig, group: int, R: int, progress: bool) -> tuple[Ga
         S = torch.full((R, 1), p.S0, dtype=torch.float64)
         q = torch.full((R, 1, n), p.q0, dtype=torch.float64)
         cash = torch.zeros(R, 1, n, dtype=torch.float64)
-        obs = _obs(q, 0, S, n)
+        obs = agent_obs(q, 0, S, n)
         for t in range(p.N):
             cand, mask = actions.candidates(obs)
             idx = agent.act(obs, cand, mask)
-            v = _to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), R, n).double()
+            v = to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), R, n).double()
             S_new, recv = market_step(S, v, p, gen)
             r = reward(S, v, p)
             cash += v * recv
             q = q - v
-            next_obs = _obs(q, t + 1, S_new, n)
+            next_obs = agent_obs(q, t + 1, S_new, n)
             done = torch.full((R * n, 1), float(t == p.N - 1))
             agent.observe(obs, v.permute(0, 2, 1).reshape(R * n, 1).float(),
                           r.permute(0, 2, 1).reshape(R * n, 1).float(), next_obs, done)
@@ -189,16 +193,16 @@ def run_test_phase(trained: TrainedAgents, sigma: float | None = None, episodes:
     gen = torch.Generator().manual_seed((cfg.seed if seed is None else seed) + 3)
     actions = GameActions(p)
     with one_thread():
-        parts = [_test_group(qnet, p, actions, sig, episodes, chunk, gen, progress) for qnet in trained.qnets]
+        parts = [_test_group(net, p, actions, sig, episodes, chunk, gen, progress) for net in trained.nets]
     test_is = np.concatenate([x[0] for x in parts])
     inventory = np.concatenate([x[1] for x in parts])
     return TestResult(sig, test_is, inventory, -np.diff(inventory, axis=-1))
 
 
-def _test_group(qnet: GameQNet, p: GameParams, actions: GameActions, sig: float, episodes: int, chunk: int,
+def _test_group(net: torch.nn.Module, p: GameParams, actions: GameActions, sig: float, episodes: int, chunk: int,
                 gen: torch.Generator, progress: bool) -> tuple[np.ndarray, np.ndarray]:
     n = p.n_agents
-    R = qnet.weights[0].shape[0] // n
+    R = next(net.parameters()).shape[0] // n
     test_is = np.zeros((R, episodes, n))
     inv_sum = np.zeros((R, n, p.N + 1))
     for start in tqdm(range(0, episodes, chunk), desc=f"test sigma={sig:g}", disable=not progress, leave=False):
@@ -208,10 +212,10 @@ def _test_group(qnet: GameQNet, p: GameParams, actions: GameActions, sig: float,
         cash = torch.zeros(R, B, n, dtype=torch.float64)
         inv_sum[:, :, 0] += p.q0 * B
         for t in range(p.N):
-            obs = _obs(q, t, S, n)
+            obs = agent_obs(q, t, S, n)
             cand, mask = actions.candidates(obs)
-            idx = best_candidate(qnet, obs, cand, mask)
-            v = _to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), R, n).double()
+            idx = best_candidate(net, obs, cand, mask)
+            v = to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), R, n).double()
             S_new, recv = market_step(S, v, p, gen, sigma=sig)
             cash += v * recv
             q = q - v

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def save_results(out: Path, name: str, trained: TrainedAgents, res: TestResult) 
     np.savez_compressed(out / f"{name}.npz", train_is=trained.train_is.astype(np.float32), test_is=res.test_is,
                         inventory=res.inventory, test_sigma=res.sigma, train_seconds=trained.train_seconds)
     (out / f"{name}.json").write_text(trained.config.model_dump_json(indent=2))
-    torch.save([q.state_dict() for q in trained.qnets], out / f"{name}_weights.pt")
+    torch.save([net.state_dict() for net in trained.nets], out / f"{name}_weights.pt")
 
 
 def report(out: Path, name: str, title: str, trained_is: np.ndarray, res_is: np.ndarray, inventory: np.ndarray,
@@ -45,10 +46,10 @@ def run_experiment(cfg: RunConfig, out: Path, name: str = "run", workers: int = 
     save_results(out, name, trained, res)
     p = cfg.params
     b = benchmarks(p)
-    title = title or f"{name}: train sigma={p.sigma:g}, test sigma={res.sigma:g}, {cfg.runs} runs"
+    title = title or f"{name}: {cfg.algo.upper()} agents, train sigma={p.sigma:g}, test sigma={res.sigma:g}, {cfg.runs} runs"
     row = report(out, name, title, trained.train_is, res.test_is, res.inventory, b)
-    row.update(train_sigma=p.sigma, test_sigma=res.sigma, train_episodes=cfg.train_episodes,
-               train_seconds=trained.train_seconds)
+    row.update(algo=cfg.algo, train_sigma=p.sigma, test_sigma=res.sigma, train_episodes=cfg.train_episodes,
+               train_seconds=trained.train_seconds, train_cpu_seconds_max_group=max(trained.group_cpu_seconds))
     return trained, row
 
 
@@ -85,8 +86,9 @@ def write_benchmarks(out: Path, cfg: RunConfig) -> None:
 
 
 def run_study(out: Path, cfg: RunConfig, workers: int = 2, misspecified_runs: int = 10, multi_agents: int = 3,
-              multi_runs: int = 10, progress: bool = True) -> "object":
-    """The whole study: three volatility regimes, the two misspecified cases, and the same game with more agents.
+              multi_runs: int = 10, ppo: bool = True, progress: bool = True) -> "object":
+    """The whole study: three volatility regimes, the two misspecified cases, the same game with more agents, and
+    (``ppo``) the three regimes again with PPO agents in place of DDQN (``ppo_<regime>``, settings ``cfg.ppo``).
 
     The misspecified cases reuse the first ``misspecified_runs`` trained runs of the zero and large regimes and test
     them under the other volatility. Writes figures, ``summary.csv`` and ``benchmarks.csv`` into ``out``.
@@ -101,6 +103,7 @@ def run_study(out: Path, cfg: RunConfig, workers: int = 2, misspecified_runs: in
         trained[regime], rows[regime] = run_experiment(
             c, out, regime, workers, progress, title=f"{regime} volatility (sigma={sigma:g}), {c.runs} runs")
         cents[regime] = np.load(out / f"{regime}.npz")["test_is"].mean(1)
+        write_table(rows, out / "summary.csv")  # after every experiment, so that a stopped study leaves its part
     for tr_reg, te_reg in (("zero", "large"), ("large", "zero")):
         tr = trained[tr_reg]
         k = min(misspecified_runs, tr.config.runs)
@@ -110,8 +113,8 @@ def run_study(out: Path, cfg: RunConfig, workers: int = 2, misspecified_runs: in
         save_results(out, name, sub, res)
         title = f"misspecified: trained sigma={REGIMES[tr_reg]:g}, tested sigma={REGIMES[te_reg]:g}, {k} runs"
         rows[name] = report(out, name, title, sub.train_is, res.test_is, res.inventory, b)
-        rows[name].update(train_sigma=REGIMES[tr_reg], test_sigma=REGIMES[te_reg], train_episodes=cfg.train_episodes,
-                          train_seconds=0.0)
+        rows[name].update(algo=cfg.algo, train_sigma=REGIMES[tr_reg], test_sigma=REGIMES[te_reg],
+                          train_episodes=cfg.train_episodes, train_seconds=0.0)
     centroids_figure(cents, b, "run centroids of the three regimes (paper's Figure 7)", out / "centroids_all.png")
     if multi_agents > 2:
         pm = cfg.params.model_copy(update={"n_agents": multi_agents, "sigma": REGIMES["moderate"]})
@@ -121,33 +124,41 @@ def run_study(out: Path, cfg: RunConfig, workers: int = 2, misspecified_runs: in
         name = f"{multi_agents}agents_moderate"
         _, rows[name] = run_experiment(c, out, name, workers, progress,
                                        title=f"{multi_agents} agents, sigma={pm.sigma:g}, {multi_runs} runs")
+    if ppo:
+        ppo_cents: dict[str, np.ndarray] = {}
+        for regime, sigma in REGIMES.items():
+            c = cfg.model_copy(update={"params": cfg.params.model_copy(update={"sigma": sigma}), "test_sigma": None,
+                                       "algo": "ppo"})
+            name = f"ppo_{regime}"
+            _, rows[name] = run_experiment(c, out, name, workers, progress,
+                                           title=f"PPO agents, {regime} volatility (sigma={sigma:g}), {c.runs} runs")
+            ppo_cents[regime] = np.load(out / f"{name}.npz")["test_is"].mean(1)
+            write_table(rows, out / "summary.csv")
+        centroids_figure(ppo_cents, b, "PPO agents: run centroids of the three regimes", out / "ppo_centroids_all.png")
     write_benchmarks(out, cfg)
     theory_table(episodes=4000).to_csv(out / "theory.csv", index=False, float_format="%.4f")
     df = write_table(rows, out / "summary.csv")
     (out / "study.json").write_text(json.dumps({"config": json.loads(cfg.model_dump_json()), "workers": workers,
                                                 "misspecified_runs": misspecified_runs, "multi_agents": multi_agents,
-                                                "multi_runs": multi_runs}, indent=2))
+                                                "multi_runs": multi_runs, "ppo": ppo}, indent=2))
     return df
 
 
 def _first_runs(tr: TrainedAgents, k: int) -> TrainedAgents:
     """The first k runs of a trained experiment (whole groups, then a slice of the next one)."""
     n = tr.config.params.n_agents
-    qnets, left = [], k
-    for q in tr.qnets:
+    nets, left = [], k
+    for net in tr.nets:
         if left <= 0:
             break
-        R = q.weights[0].shape[0] // n
+        R = next(net.parameters()).shape[0] // n
         if R <= left:
-            qnets.append(q)
+            nets.append(net)
         else:
-            import copy
-
-            qq = copy.deepcopy(q)
-            for plist in (qq.weights, qq.biases):
-                for prm in plist:
-                    prm.data = prm.data[: left * n].clone()
-            qnets.append(qq)
+            sub = copy.deepcopy(net)
+            for prm in sub.parameters():  # every parameter has the ensemble (runs x agents) first
+                prm.data = prm.data[: left * n].clone()
+            nets.append(sub)
         left -= R
     cfg = tr.config.model_copy(update={"runs": k})
-    return TrainedAgents(cfg, qnets, tr.train_is[:k], tr.train_seconds)
+    return TrainedAgents(cfg, nets, tr.train_is[:k], tr.train_seconds, tr.group_cpu_seconds)
