@@ -102,6 +102,25 @@ def test_tarmac_channel_trains_after_acting_in_inference_mode():
     torch.testing.assert_close(out.detach(), acted.clone())
 
 
+def test_tarmac_acting_shortcut_equals_the_masked_attention():
+    """Acting without autograd, TarMAC attends over the others from one unmasked pass minus the self weight; it
+    must equal the masked attention of training, also where an agent's self weight dominates (exact fallback)."""
+    from multiexec.policies.nets import _attend_to_others
+
+    torch.manual_seed(0)
+    ch = TarMACChannel(8, 16, heads=2)
+    x = torch.randn(3, 50, 8)
+    alive = torch.ones(3, 50, dtype=torch.bool)
+    with torch.no_grad():
+        fast = ch(x, alive)
+    torch.testing.assert_close(fast, ch(x, alive), atol=1e-5, rtol=1e-4)  # grad enabled: the masked kernel
+    q, k, v = torch.randn(3, 1, 3, 50, 16).unbind(0)
+    k[:, :, 7] = q[:, :, 7] * 20  # agent 7 attends almost only to itself
+    mask = torch.zeros(50, 50).fill_diagonal_(float("-inf"))
+    exact = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    torch.testing.assert_close(_attend_to_others(q, k, v, mask), exact, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("method", ["iac_t", "tarmac"])
 def test_agent_is_permutation_equivariant(method):
     agent = _agent(method)
