@@ -135,14 +135,20 @@ def attribution_advantages(q_intended: torch.Tensor, q_final: torch.Tensor) -> t
     return q - prev
 
 
-def normalise(adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Zero-mean, unit-std advantages over the masked entries of each leading slice (round)."""
+def _moments(adv: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation (+1e-8) over the masked entries of each leading slice, shaped to broadcast."""
     m = mask.to(adv.dtype)
     n = m.flatten(1).sum(1).clamp_min(1.0)
     shape = (-1,) + (1,) * (adv.dim() - 1)
     mean = (adv * m).flatten(1).sum(1) / n
     var = (((adv - mean.view(shape)) ** 2) * m).flatten(1).sum(1) / n
-    return (adv - mean.view(shape)) / (var.sqrt().view(shape) + 1e-8)
+    return mean.view(shape), var.sqrt().view(shape) + 1e-8
+
+
+def normalise(adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero-mean, unit-std advantages over the masked entries of each leading slice (round)."""
+    mean, std = _moments(adv, mask)
+    return (adv - mean) / std
 
 
 def clipped_surrogate(
@@ -185,19 +191,18 @@ def ppo_loss(agent: ExecAgent, roll: Rollout, days: torch.Tensor, adv: torch.Ten
     stats: dict[str, float] = {}
     q_loss = torch.zeros(())
     pmask = acting.unsqueeze(0).expand(R, S, N)
-    if agent.cfg.method in ("iac_c", "iac_t") and agent.cfg.intentions == "soft":
-        q_taken = agent.qhat(h0, given[-1], alive)
-        q_loss = _masked_mean((q_taken - ret_f) ** 2, valid)
+    iac = agent.cfg.method in ("iac_c", "iac_t")
+    if iac:  # Q̂ is fitted on the executed actions in both forms
+        q_loss = _masked_mean((agent.qhat(h0, given[-1], alive) - ret_f) ** 2, valid)
+        stats["q_loss"] = float(q_loss.detach())
+    if iac and agent.cfg.intentions == "soft":
         pg, intent = _soft_iac_objective(agent, dec, h0, alive, acting, ret_f, new_logp[-1], old_logp[-1], cfg)
-        stats.update(q_loss=float(q_loss.detach()), intent=float(intent.detach()))
+        stats["intent"] = float(intent.detach())
         pg = pg + cfg.intent_coef * intent
-    elif agent.cfg.method in ("iac_c", "iac_t"):
-        q_taken = agent.qhat(h0, given[-1], alive)
-        q_loss = _masked_mean((q_taken - ret_f) ** 2, valid)
+    elif iac:
         with torch.no_grad():
             q_int = torch.stack([agent.qhat(h0, given[k], alive) for k in range(R - 1)]) if R > 1 else ret_f[:0]
             round_adv = attribution_advantages(q_int.reshape(R - 1, S, N), ret_f)
-        stats["q_loss"] = float(q_loss.detach())
         round_adv = normalise(round_adv, pmask)
         pg = clipped_surrogate(new_logp, old_logp, round_adv, pmask, cfg.clip)
     else:
@@ -232,27 +237,28 @@ def _soft_iac_objective(agent: ExecAgent, dec, h0: torch.Tensor, alive: torch.Te
     standard deviation of A_K, so the rounds keep their relative weight.
     """
     probs = dec.aux.get("intent_probs")  # (K-1, S, N, A) or None when K = 1
+    rounds = 0 if probs is None else probs.shape[0]
     with torch.no_grad():
         h = h0.detach()
+        # Q̂ of each own action against the others' intentions, for the rounds that need it: the last intention
+        # (the executed round's baseline) and, when their objective is on, every intention
+        need = range(rounds) if cfg.intent_coef > 0 else range(max(rounds - 1, 0), rounds)
+        q_all = {k: agent.qhat.every_action(h, probs[k].detach(), alive) for k in need}
         if probs is None:
             adv = ret - dec.value.detach()
         else:
-            p_prev = probs[-1].detach()
-            adv = ret - (p_prev * agent.qhat.every_action(h, p_prev, alive)).sum(-1)
-        m = acting.to(adv.dtype)
-        n = m.sum().clamp_min(1.0)
-        mean = (adv * m).sum() / n
-        scale = ((((adv - mean) ** 2) * m).sum() / n).sqrt() + 1e-8
-        adv = (adv - mean) / scale
+            adv = ret - (probs[-1].detach() * q_all[rounds - 1]).sum(-1)
+        mean, scale = _moments(adv.unsqueeze(0), acting.unsqueeze(0))
+        adv = (adv - mean[0]) / scale[0]
     pg = clipped_surrogate(new_logp.unsqueeze(0), old_logp.unsqueeze(0), adv.unsqueeze(0), acting.unsqueeze(0), cfg.clip)
+    if cfg.intent_coef == 0 or rounds == 0:
+        return pg, torch.zeros(())
     terms = []
-    for k in range(0 if probs is None else probs.shape[0]):
-        with torch.no_grad():
-            q = agent.qhat.every_action(h, probs[k].detach(), alive)
-            q = (q - (probs[k].detach() * q).sum(-1, keepdim=True)) / scale
+    for k in range(rounds):
+        p = probs[k].detach()
+        q = (q_all[k] - (p * q_all[k]).sum(-1, keepdim=True)) / scale[0]
         terms.append(_masked_mean((probs[k] * q).sum(-1), acting))
-    intent = torch.stack(terms).mean() if terms else torch.zeros(())
-    return pg, intent
+    return pg, torch.stack(terms).mean()
 
 
 def ppo_update(agent: ExecAgent, opt: torch.optim.Optimizer, roll: Rollout, cfg: PPOConfig,
