@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
+from multiexec.game.market import market_step
 from multiexec.game.params import GameParams
 
 
@@ -44,6 +46,36 @@ def agent_obs(q: torch.Tensor, t: int, S: torch.Tensor, n: int) -> torch.Tensor:
 def to_agents(x: torch.Tensor, R: int, n: int) -> torch.Tensor:
     """(R*n, B) per member -> (R, B, n) per run, episode and agent."""
     return x.view(R, n, -1).permute(0, 2, 1)
+
+
+class Episodes:
+    """B episodes for each of R runs of the n-agent game, stepped together (training, rollouts and tests): the mid
+    ``S`` (R, B), inventories ``q`` and cash received ``cash`` (R, B, n)."""
+
+    def __init__(self, p: GameParams, R: int, B: int):
+        self.p, self.n = p, p.n_agents
+        self.S = torch.full((R, B), p.S0, dtype=torch.float64)
+        self.q = torch.full((R, B, p.n_agents), p.q0, dtype=torch.float64)
+        self.cash = torch.zeros(R, B, p.n_agents, dtype=torch.float64)
+
+    def obs(self, t: int) -> torch.Tensor:
+        """The agents' observations at step ``t`` (R*n, B, 3), see :func:`agent_obs`."""
+        return agent_obs(self.q, t, self.S, self.n)
+
+    def step(self, cand: torch.Tensor, idx: torch.Tensor, gen: torch.Generator,
+             sigma: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Trade candidate ``idx`` (R*n, B) of ``cand`` (R*n, B, K) for every member; returns the sales ``v``
+        (R, B, n), the mid before the step (R, B) and the prices received (R, B, n)."""
+        v = to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), self.S.shape[0], self.n).double()
+        S_prev = self.S
+        self.S, recv = market_step(S_prev, v, self.p, gen, sigma=sigma)
+        self.cash += v * recv
+        self.q = self.q - v
+        return v, S_prev, recv
+
+    def shortfall(self) -> np.ndarray:
+        """Implementation shortfall per run, episode and agent (R, B, n)."""
+        return (self.p.sign * (self.p.q0 * self.p.S0 - self.cash)).numpy()
 
 
 class GameQNet(nn.Module):

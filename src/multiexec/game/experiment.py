@@ -15,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
 from multiexec.algos.ddqn import DDQNArgs, DoubleDQN, best_candidate
-from multiexec.game.agents import GameActions, GameQNet, agent_obs, price_range, to_agents
-from multiexec.game.market import market_step
+from multiexec.game.agents import Episodes, GameActions, GameQNet, price_range
 from multiexec.game.params import GameParams
 from multiexec.game.ppo_agents import PPOAgentConfig, train_ppo_group
 
@@ -159,24 +158,18 @@ def _train_group(cfg: RunConfig, group: int, R: int, progress: bool) -> tuple[to
     bar = tqdm(range(cfg.train_episodes), desc=f"train sigma={p.sigma:g} group {group}", disable=not progress,
                mininterval=2.0, position=group)
     for ep in bar:
-        S = torch.full((R, 1), p.S0, dtype=torch.float64)
-        q = torch.full((R, 1, n), p.q0, dtype=torch.float64)
-        cash = torch.zeros(R, 1, n, dtype=torch.float64)
-        obs = agent_obs(q, 0, S, n)
+        game = Episodes(p, R, 1)
+        obs = game.obs(0)
         for t in range(p.N):
             cand, mask = actions.candidates(obs)
-            idx = agent.act(obs, cand, mask)
-            v = to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), R, n).double()
-            S_new, recv = market_step(S, v, p, gen)
-            r = reward(S, v, p)
-            cash += v * recv
-            q = q - v
-            next_obs = agent_obs(q, t + 1, S_new, n)
+            v, S_prev, _ = game.step(cand, agent.act(obs, cand, mask), gen)
+            r = reward(S_prev, v, p)
+            next_obs = game.obs(t + 1)
             done = torch.full((R * n, 1), float(t == p.N - 1))
             agent.observe(obs, v.permute(0, 2, 1).reshape(R * n, 1).float(),
                           r.permute(0, 2, 1).reshape(R * n, 1).float(), next_obs, done)
-            S, obs = S_new, next_obs
-        train_is[:, ep] = (p.sign * (p.q0 * p.S0 - cash[:, 0])).numpy()
+            obs = next_obs
+        train_is[:, ep] = game.shortfall()[:, 0]
         if progress and ep % 50 == 0:
             bar.set_postfix(eps=f"{agent.epsilon:.3f}", IS=f"{train_is[:, max(0, ep - 49):ep + 1].mean():.3f}")
     return qnet.requires_grad_(False), train_is
@@ -207,19 +200,12 @@ def _test_group(net: torch.nn.Module, p: GameParams, actions: GameActions, sig: 
     inv_sum = np.zeros((R, n, p.N + 1))
     for start in tqdm(range(0, episodes, chunk), desc=f"test sigma={sig:g}", disable=not progress, leave=False):
         B = min(chunk, episodes - start)
-        S = torch.full((R, B), p.S0, dtype=torch.float64)
-        q = torch.full((R, B, n), p.q0, dtype=torch.float64)
-        cash = torch.zeros(R, B, n, dtype=torch.float64)
+        game = Episodes(p, R, B)
         inv_sum[:, :, 0] += p.q0 * B
         for t in range(p.N):
-            obs = agent_obs(q, t, S, n)
+            obs = game.obs(t)
             cand, mask = actions.candidates(obs)
-            idx = best_candidate(net, obs, cand, mask)
-            v = to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), R, n).double()
-            S_new, recv = market_step(S, v, p, gen, sigma=sig)
-            cash += v * recv
-            q = q - v
-            S = S_new
-            inv_sum[:, :, t + 1] += q.sum(1).numpy()
-        test_is[:, start:start + B] = (p.sign * (p.q0 * p.S0 - cash)).numpy()
+            game.step(cand, best_candidate(net, obs, cand, mask), gen, sigma=sig)
+            inv_sum[:, :, t + 1] += game.q.sum(1).numpy()
+        test_is[:, start:start + B] = game.shortfall()
     return test_is, inv_sum / episodes

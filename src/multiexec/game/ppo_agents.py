@@ -27,8 +27,7 @@ from tqdm.auto import tqdm
 
 from multiexec.algos.ddqn import clip_per_member
 from multiexec.algos.ppo import clipped_surrogate, gae, normalise
-from multiexec.game.agents import GameActions, agent_obs, normalise_state, price_range, to_agents
-from multiexec.game.market import market_step
+from multiexec.game.agents import Episodes, GameActions, normalise_state, price_range
 from multiexec.game.params import GameParams
 
 if TYPE_CHECKING:
@@ -168,29 +167,22 @@ def _rollout(pol: GamePolicy, actions: GameActions, p: GameParams, R: int, B: in
     """B episodes per run with the stochastic policies. Returns, per member and step (E, T, B, ...): observations,
     chosen candidate index, its log-probability, value, reward, whether the choice was free (more than one valid
     sale); and the IS per run, episode and agent (R, B, n)."""
-    n, T = p.n_agents, p.N
-    S = torch.full((R, B), p.S0, dtype=torch.float64)
-    q = torch.full((R, B, n), p.q0, dtype=torch.float64)
-    cash = torch.zeros(R, B, n, dtype=torch.float64)
+    game = Episodes(p, R, B)
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("obs", "idx", "logp", "val", "rew", "act")}
-    for t in range(T):
-        obs = agent_obs(q, t, S, n)
+    for t in range(p.N):
+        obs = game.obs(t)
         cand, mask = actions.candidates(obs)
         lp = pol.log_probs(obs, cand, mask)
         E, _, K = lp.shape
         idx = torch.multinomial(lp.exp().view(E * B, K), 1, generator=gen).view(E, B)
-        v = to_agents(cand.gather(-1, idx.unsqueeze(-1)).squeeze(-1), R, n).double()
-        S_new, recv = market_step(S, v, p, gen)
+        v, _, recv = game.step(cand, idx, gen)
         r = p.sign * v * (recv - p.S0)
-        cash += v * recv
-        q = q - v
         out["obs"].append(obs)
         out["idx"].append(idx)
         out["logp"].append(lp.gather(-1, idx.unsqueeze(-1)).squeeze(-1))
         out["val"].append(pol.value(obs))
         out["rew"].append(r.permute(0, 2, 1).reshape(E, B).float())
         out["act"].append(mask.sum(-1) > 1)
-        S = S_new
-    is_ = (p.sign * (p.q0 * p.S0 - cash)).numpy()
+    is_ = game.shortfall()
     obs_, idx_, logp_, val_, rew_, act_ = (torch.stack(out[k], 1) for k in ("obs", "idx", "logp", "val", "rew", "act"))
     return obs_, idx_, logp_, val_, rew_, act_, is_
