@@ -61,7 +61,7 @@ def test_rules_reject_bad_input(random_market):
         make_rule_policy("pov", bars, [0], ExecConfig())
     with pytest.raises(MultiexecError, match="training day"):
         make_rule_policy("vwap", bars, [], ExecConfig())
-    with pytest.raises(ValueError, match="extra"):
+    with pytest.raises(MultiexecError, match="'risk'"):
         make_rule_policy("ac", bars, [0], ExecConfig(), risk=1.0)
 
 
@@ -76,3 +76,11 @@ def test_side_split_sells_first_buys_last():
     np.testing.assert_allclose(prof["executed"][0, 1], [0, 0, 0.5, 0.5])  # the buy
     with pytest.raises(MultiexecError, match="steps=9"):
         make_rule_policy("side_split", bars, [0], ExecConfig(), steps=9)
+
+
+def test_unknown_rule_parameter_is_a_clear_error(random_market):
+    bars, _ = random_market
+    for name, bad in (("twap", {"risk_aversion": 1.0}), ("side_split", {"unknown": 1}), ("ac", {"steps": 3})):
+        with pytest.raises(MultiexecError, match="has no parameter"):
+            make_rule_policy(name, bars, np.arange(bars.n_days), ExecConfig(), **bad)
+    assert make_rule_policy("side_split", bars, [0], ExecConfig(), steps=2).weights[1, 0, :3].tolist() == [0.5, 0.5, 0.0]

@@ -276,18 +276,31 @@ def obs_tensors(obs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.from_numpy(obs.seq), torch.from_numpy(obs.now), torch.from_numpy(obs.active)
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 class NeuralPolicy:
     """A trained agent as an environment policy: ``act(obs)`` returns (B, N) action indices.
 
     ``intended`` holds the (R, B, N) intended actions of every round of the last call (R = 1 except IaC).
     Within a day the GRU state of the history is carried from one step to the next (one GRU step per
     decision instead of a scan over the whole history; same numbers); a new day or batch starts afresh.
+
+    ``precision="bf16"`` runs the linear layers in bfloat16 (``torch.autocast``; the attention, softmaxes and
+    the carried GRU state stay float32): faster on CPUs with native bf16 (AVX-512 BF16, AMX), not bit-identical
+    — ``benchmarks/bench_agents.py --agreement`` measures how often its decisions equal the float32 ones.
     """
 
-    def __init__(self, agent: ExecAgent, greedy: bool = True, rounds: int | None = None, name: str | None = None):
+    def __init__(
+        self, agent: ExecAgent, greedy: bool = True, rounds: int | None = None, name: str | None = None,
+        precision: str = "fp32",
+    ):
+        if precision not in PRECISIONS:
+            raise MultiexecError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.agent = agent.eval()
         self.greedy = greedy
         self.rounds = rounds
+        self.precision = precision
         self.name = name or agent.cfg.method
         self.intended: np.ndarray | None = None
         self._hist: torch.Tensor | None = None
@@ -300,13 +313,14 @@ class NeuralPolicy:
             hist = ext.advance(self._hist, seq[:, :, obs.t - 1])
         else:
             hist = ext.history(seq, obs.t)
-        self._hist, self._key = hist, (days, obs.t, seq.shape[1])
-        return hist
+        self._hist, self._key = hist.float(), (days, obs.t, seq.shape[1])
+        return self._hist
 
     @torch.inference_mode()
     def act(self, obs) -> np.ndarray:
         seq, now, alive = obs_tensors(obs)
-        h0 = self.agent.extractor.head(self._history(obs, seq), now)
-        dec = self.agent.decide(h0, alive, greedy=self.greedy, rounds=self.rounds, with_value=False)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            h0 = self.agent.extractor.head(self._history(obs, seq), now)
+            dec = self.agent.decide(h0, alive, greedy=self.greedy, rounds=self.rounds, with_value=False)
         self.intended = dec.actions.numpy()
         return self.intended[-1].astype(np.int64)

@@ -142,13 +142,14 @@ class TarMACChannel(nn.Module):
     def forward(self, x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
         S, N, _ = x.shape
         H, dk, dv = self.heads, self.key_dim, self.v_dim
-        q, k, v = self.qkv(x).view(S, N, H, 2 * dk + dv).transpose(1, 2).split([dk, dk, dv], dim=-1)
-        mask = self._diag_mask(N, x)
+        # .float(): the attention stays float32 when the linear layers run in bfloat16 (autocast; a no-op otherwise)
+        q, k, v = self.qkv(x).float().view(S, N, H, 2 * dk + dv).transpose(1, 2).split([dk, dk, dv], dim=-1)
+        mask = self._diag_mask(N, q)
         has = None
         if N < 2 or not bool(alive.all()):
             n_senders = alive.sum(1, keepdim=True) - alive.long()  # (S, N) other alive agents
             has = n_senders > 0
-            key_bias = torch.zeros(S, 1, 1, N, dtype=x.dtype, device=x.device)
+            key_bias = torch.zeros(S, 1, 1, N, dtype=q.dtype, device=x.device)
             mask = mask + key_bias.masked_fill(~alive[:, None, None, :], float("-inf"))
             if not bool(has.all()):  # rows without any sender: finite scores here, zero message below
                 mask = mask.masked_fill(~has[:, None, :, None], 0.0)
@@ -158,7 +159,7 @@ class TarMACChannel(nn.Module):
             m = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (S, H, N, dv)
         m = m.transpose(1, 2).reshape(S, N, H * dv)
         if has is not None:
-            m = m * has.unsqueeze(-1).to(x.dtype)
+            m = m * has.unsqueeze(-1).to(m.dtype)
         return F.relu(self.self_lin(x) + self.out(m))
 
 

@@ -122,14 +122,22 @@ def _check_train(train_days: np.ndarray, bars: MinuteBars) -> np.ndarray:
     return idx
 
 
+_RULE_PARAMS = {"twap": set(), "vwap": set(), "ac": set(ACParams.model_fields), "side_split": {"steps"}}
+
+
 def make_rule_policy(name: str, bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig, **params) -> ScheduleRule:
-    """Build ``twap``, ``vwap``, ``ac`` or ``side_split`` from the data's training days (indices into ``bars.dates``)."""
+    """Build ``twap``, ``vwap``, ``ac`` or ``side_split`` from the data's training days (indices into ``bars.dates``);
+    ``params``: the rule's own settings (``ac``: ACParams fields, ``side_split``: ``steps``)."""
+    if name not in _RULE_PARAMS:
+        raise MultiexecError(f"unknown rule policy {name!r}; choose from {RULES}")
+    unknown = sorted(set(params) - _RULE_PARAMS[name])
+    if unknown:
+        allowed = ", ".join(sorted(_RULE_PARAMS[name])) or "none"
+        raise MultiexecError(f"rule {name!r} has no parameter {', '.join(map(repr, unknown))} (its parameters: {allowed})")
     if name == "twap":
         return twap(bars, cfg)
     if name == "vwap":
         return vwap(bars, train_days, cfg)
     if name == "ac":
         return ac(bars, train_days, cfg, ACParams(**params))
-    if name == "side_split":
-        return side_split(bars, cfg, **params)
-    raise MultiexecError(f"unknown rule policy {name!r}; choose from {RULES}")
+    return side_split(bars, cfg, **params)
