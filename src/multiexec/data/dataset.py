@@ -32,7 +32,12 @@ from multiexec.errors import MultiexecError
 
 
 class SyntheticConfig(BaseModel):
-    """Size of the built-in synthetic market; ``params``: a JSON from ``multiexec data fit`` (default: embedded)."""
+    """Size of the built-in synthetic market; ``params``: a JSON from ``multiexec data fit`` (default: embedded).
+
+    ``intraday_drift``: a planted experiment knob, not fitted: a common open-to-close drift of every asset's log
+    price in basis points per day, spread evenly over the day's minutes and taken back in the overnight gap
+    (see :mod:`multiexec.data.synthetic`). 0 (the default) leaves the market bit for bit unchanged.
+    """
 
     model_config = ConfigDict(extra="forbid")
     n_assets: int = Field(30, ge=2)
@@ -40,6 +45,8 @@ class SyntheticConfig(BaseModel):
     history_days: int = Field(30, ge=0)
     params: str | None = None
     start: str = "2017-01-02"
+    intraday_drift: float = Field(0.0, allow_inf_nan=False, ge=-1e4, le=1e4,
+                                  description="planted open-to-close drift of every asset, bp per day (0: none)")
 
 
 class DataConfig(BaseModel):
@@ -140,7 +147,8 @@ def load_dataset(cfg: DataConfig | None = None, progress: bool = False) -> Datas
         from multiexec.data.synthetic import generate, load_params
 
         s = cfg.synthetic
-        bars, history = generate(load_params(s.params), s.n_assets, s.n_days, s.history_days, cfg.seed, s.start)
+        bars, history = generate(load_params(s.params), s.n_assets, s.n_days, s.history_days, cfg.seed, s.start,
+                                  intraday_drift=s.intraday_drift)
         if cfg.symbols is not None:
             bars = bars.select(symbols=cfg.symbols)
         name = f"synthetic-a{s.n_assets}-d{s.n_days}-s{cfg.seed}"

@@ -17,8 +17,19 @@ the embedded defaults ``synthetic_default.json`` come from ``us_minute_2018``):
   x a log-normal minute noise (AR(1) within the day) that rises with |return| (fitted link).
 - High/low extend beyond open/close by the fitted multiple of the minute's volatility.
 
-No mean-return pattern is planted: the only drift is the fitted constant daily drift. Every minute
+No mean-return pattern is fitted: the only fitted drift is the constant daily drift. Every minute
 is traded (``traded`` is all True). The same seed gives the same market.
+
+Planted pattern for experiments (not fitted, off by default): ``intraday_drift`` (basis points per day,
+:func:`generate` / ``SyntheticConfig.intraday_drift``) adds a common, deterministic drift to every asset's
+log price from the open to the close of each day, ``intraday_drift * 1e-4 / M`` per minute (spread evenly,
+so the log price rises linearly through the day and each step's mean price moves by the same amount per
+step); the overnight gap gets ``-intraday_drift * 1e-4``, so close-to-close returns, the daily GARCH, the
+price levels and the order sets ranked on daily closes stay as without it. With a positive drift buying
+early and selling late both pay, i.e. independent buy and sell orders all want to buy before they sell,
+which is the setting in which a shared cash balance binds (docs/iac_investigation.md section 7). The
+innovations are drawn exactly as without the drift (same random stream), so ``0.0`` gives the market
+bit for bit unchanged and a non-zero value shifts the same paths.
 """
 
 from __future__ import annotations
@@ -246,20 +257,39 @@ def _match_tails(params: SyntheticParams, n_assets: int, n_days: int) -> Synthet
 
 
 # -------------------------------------------------------------------------------------- generate
+MAX_INTRADAY_DRIFT_BPS = 1e4
+
+
+def check_intraday_drift(value: float) -> float:
+    """The planted intraday drift (bp/day) if it is a finite number of at most 10,000 bp in size, else a clear error."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise MultiexecError(f"intraday_drift must be a number of basis points per day, got {value!r}") from None
+    if not np.isfinite(v) or abs(v) > MAX_INTRADAY_DRIFT_BPS:
+        raise MultiexecError(f"intraday_drift must be finite and within ±{MAX_INTRADAY_DRIFT_BPS:g} bp per day, "
+                             f"got {value!r}")
+    return v
+
+
 def _student(rng: np.random.Generator, df: float, size) -> np.ndarray:
     return rng.standard_t(df, size=size) * np.sqrt((df - 2.0) / df)
 
 
 def generate(
     params: SyntheticParams | None = None, n_assets: int = 30, n_days: int = 60, history_days: int = 30,
-    seed: int = 0, start: str = "2017-01-02",
+    seed: int = 0, start: str = "2017-01-02", intraday_drift: float = 0.0,
 ) -> tuple[MinuteBars, DailyBars]:
     """Simulate ``history_days + n_days`` business days; returns the last ``n_days`` as minute bars and
-    the first ``history_days`` as daily bars (the trailing history that order generation ranks on)."""
+    the first ``history_days`` as daily bars (the trailing history that order generation ranks on).
+
+    ``intraday_drift``: planted open-to-close drift of every asset's log price, basis points per day
+    (module docstring); 0 leaves the market unchanged."""
     p = params if params is not None else default_params()
     if n_assets < 1 or n_days < 1 or history_days < 0:
         raise MultiexecError(f"synthetic market needs n_assets >= 1, n_days >= 1, history_days >= 0; "
                              f"got {n_assets}, {n_days}, {history_days}")
+    intraday_drift = check_intraday_drift(intraday_drift)
     rng = np.random.default_rng(seed)
     D, A, M = history_days + n_days, n_assets, p.n_minutes
     prof = np.asarray(p.vol_profile)
@@ -296,6 +326,9 @@ def generate(
         sig[d] = np.sqrt(s2)
     rmin = p.daily_drift * (1 - w_on) / M + (sig * np.sqrt((1 - w_on) / M))[:, :, None] * prof * y
     ron = p.daily_drift * w_on + sig * np.sqrt(w_on) * on
+    if intraday_drift != 0.0:  # planted pattern (module docstring); skipped at 0 so the default is bit for bit unchanged
+        rmin += intraday_drift * 1e-4 / M
+        ron -= intraday_drift * 1e-4
     # prices
     p0 = np.exp(p.log_price_mean + p.log_price_std * rng.standard_normal(A))
     steps = np.concatenate([ron[:, :, None], rmin], axis=2)  # (D, A, 1+M): gap then minutes
