@@ -1,4 +1,5 @@
 import numpy as np
+from scipy import stats
 import pandas as pd
 import pytest
 
@@ -164,3 +165,17 @@ def test_metric_formulas():
     assert m["fill_pct"] == pytest.approx(90.0)
     test = paired_test(pd.Series([1.0, 2.0, 3.0, 4.0]), pd.Series([0.0, 0.0, 0.0, 0.0]))
     assert test["mean_diff_bps"] == pytest.approx(2.5) and test["t_pvalue"] < 0.05
+    assert "day_t_pvalue" not in test  # no day_id level: no day-level test
+
+
+def test_paired_test_over_days_sees_that_orders_of_a_day_move_together():
+    """Orders of one day share its move: 4 days x 50 orders, differences = a day effect + tiny noise. Over orders
+    the test is wildly significant; over the 4 days' means it is not."""
+    rng = np.random.default_rng(0)
+    day_effect = np.array([3.0, -1.0, 2.5, -2.0])
+    idx = pd.MultiIndex.from_product([range(4), [f"S{i}" for i in range(50)]], names=["day_id", "symbol"])
+    diff = np.repeat(day_effect, 50) + 0.1 * rng.standard_normal(200)
+    test = paired_test(pd.Series(diff, index=idx), pd.Series(0.0, index=idx))
+    assert test["n"] == 200 and test["n_days"] == 4
+    assert test["t_pvalue"] < 1e-3 < 0.3 < test["day_t_pvalue"]
+    assert test["day_t_pvalue"] == pytest.approx(stats.ttest_1samp(diff.reshape(4, 50).mean(1), 0.0).pvalue)

@@ -104,8 +104,12 @@ def section(run_dir: Path, doc_dir: Path, title: str) -> str:
     sig = run_dir / "significance.csv"
     if sig.is_file() and sig.stat().st_size > 1:
         df = pd.read_csv(sig)
+        cols = ["best", "vs", "mean_diff_bps", "ci_low", "ci_high", "t_pvalue", "wilcoxon_pvalue", "n",
+                "day_t_pvalue", "n_days"]
         parts += ["### Significance (paired over test orders, seed-averaged EG, against the best learned method)\n",
-                  _md(df[["best", "vs", "mean_diff_bps", "ci_low", "ci_high", "t_pvalue", "wilcoxon_pvalue", "n"]])]
+                  "t and Wilcoxon over orders (CI too); day_t_pvalue: t-test over the days' mean differences — the "
+                  "one to trust, since the orders of one day share its market move and cash.\n",
+                  _md(df[[c for c in cols if c in df.columns]])]
     tim = run_dir / "timing.csv"
     if tim.is_file() and tim.stat().st_size > 1:
         df = pd.read_csv(tim)

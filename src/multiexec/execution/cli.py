@@ -47,6 +47,7 @@ def print_table(table) -> None:
         "policy": "policy", "EG_bps": "EG (bp)", "ARR_pct": "ARR (%)", "POS_pct": "POS (%)", "GLR": "GLR",
         "TOC_pct": "TOC (%)", "fill_pct": "fill (%)", "n_orders": "orders",
         "vs_twap_mean_diff_bps": "EG-TWAP (bp)", "vs_twap_t_pvalue": "p (t)", "vs_twap_wilcoxon_pvalue": "p (Wilcoxon)",
+        "vs_twap_day_t_pvalue": "p (t, days)",
     }
     cols = {k: v for k, v in cols.items() if k in table.columns}
     t = Table(title="execution metrics")

@@ -55,12 +55,20 @@ def paired_test(eg: pd.Series, eg_ref: pd.Series) -> dict[str, float]:
     """Paired comparison of per-order EG against a reference (same orders, same index).
 
     Returns the mean difference with a 95% confidence interval, the paired t-test and the
-    Wilcoxon signed-rank p-values (nan where all differences are zero).
+    Wilcoxon signed-rank p-values over orders (nan where all differences are zero). When the index has a
+    ``day_id`` level, also ``day_t_pvalue``: the t-test over the days' mean differences (``n_days``) — the
+    safer one, since the orders of a day share the day's market move and cash and are not independent.
     """
     joined = pd.concat([eg.rename("a"), eg_ref.rename("b")], axis=1, join="inner").dropna()
-    diff = (joined["a"] - joined["b"]).to_numpy()
+    diff_s = joined["a"] - joined["b"]
+    diff = diff_s.to_numpy()
     n = diff.size
     out = {"mean_diff_bps": float(diff.mean()) if n else float("nan"), "n": n}
+    if "day_id" in (joined.index.names or []):
+        by_day = diff_s.groupby(level="day_id").mean().to_numpy()
+        out["n_days"] = int(by_day.size)
+        varied = by_day.size > 1 and np.any(np.abs(by_day - by_day.mean()) > EG_ZERO_BPS)
+        out["day_t_pvalue"] = float(stats.ttest_1samp(by_day, 0.0).pvalue) if varied else float("nan")
     if n > 1 and np.any(np.abs(diff) > EG_ZERO_BPS):
         se = diff.std(ddof=1) / np.sqrt(n)
         half = stats.t.ppf(0.975, n - 1) * se
