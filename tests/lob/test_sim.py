@@ -299,3 +299,15 @@ def test_l2_subscription_delivers_at_its_frequency():
     assert snaps.loc[t, "bid_px_1"] == pytest.approx(bid * 0.01) or bid < 0
     with pytest.raises(MultiexecError):
         sim.subscribe(lambda t, l2: None, freq_s=0)
+
+
+def test_borrowed_state_keeps_every_field_in_place(monkeypatch):
+    """The numba kernels rebuild KState / ExState field by field with borrowed views (lob.kernel._borrowed,
+    lob.engine.borrowed): with an identity 'borrow' every field must come back as the same array in the same place,
+    so a field added, removed or reordered in the NamedTuple without updating those lists fails here."""
+    sim = Simulation(tiny(), seed=7)
+    monkeypatch.setattr(E, "borrow", lambda a: a)
+    for state, rebuild in ((sim.ks, K._borrowed.py_func), (sim.ex.st, E.borrowed.py_func)):
+        out = rebuild(state)
+        assert type(out) is type(state) and len(out) == len(state)
+        assert all(o is s for o, s in zip(out, state)), type(state).__name__
