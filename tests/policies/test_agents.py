@@ -214,37 +214,34 @@ def test_carried_history_state_equals_a_full_rescan(random_market):
         obs, *_, done, _ = env.step(a)
 
 
-@pytest.mark.parametrize("method", ["tarmac", "iac_t"])
-def test_bf16_policy_decides_like_fp32(random_market, method):
-    """precision="bf16" (linear layers in bfloat16) is close to float32: same logits to bf16 rounding, the same
-    greedy decision for almost every agent on the same observations, a float32 carried GRU state."""
-    bars, orders = random_market
-    env = MultiOrderEnv(bars, orders)
-    agent = _agent(method, seed=3)
-    p32, p16 = NeuralPolicy(agent), NeuralPolicy(agent, precision="bf16")
-    obs = env.reset([0, 1, 2, 3])
-    same = total = 0
-    done = False
-    while not done:
-        a, b = p32.act(obs), p16.act(obs)
-        same += int(((a == b) & obs.active).sum())
-        total += int(obs.active.sum())
-        assert p16._hist.dtype == torch.float32
-        assert torch.allclose(p16._hist, p32._hist, atol=0.05)
-        obs, *_, done, _ = env.step(a)
-    assert same >= 0.9 * total
-    seq, now, alive = _inputs(S=2, N=40)
-    with torch.inference_mode():
-        ref = agent.decide(agent.encode(seq, now, 6), alive, greedy=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            low = agent.decide(agent.encode(seq, now, 6), alive, greedy=True)
-    assert low.logits.dtype == torch.bfloat16
-    err = (low.logits.float() - ref.logits).abs().max()
-    assert 0 < err < 0.02 * ref.logits.abs().max() + 1e-3  # really ran in bf16, and stayed close
+def test_acting_linear_runs_in_onednn_with_the_same_numbers(monkeypatch):
+    """Inside nets.acting() a Linear's float32 no-grad forward goes to oneDNN (counted here) and equals F.linear;
+    outside it, with autograd on, or under autocast it does not."""
+    from multiexec.policies import nets
 
-
-def test_unknown_precision_is_a_clear_error():
-    from multiexec.errors import MultiexecError
-
-    with pytest.raises(MultiexecError, match="precision"):
-        NeuralPolicy(_agent("ppo"), precision="fp16")
+    if nets._onednn_linear is None:
+        pytest.skip("this PyTorch build has no oneDNN linear")
+    calls = []
+    real = nets._onednn_linear
+    monkeypatch.setattr(nets, "_onednn_linear", lambda *a: calls.append(1) or real(*a))
+    torch.manual_seed(0)
+    for bias in (True, False):
+        lin = nets.Linear(7, 5, bias=bias)
+        x = torch.randn(2, 150, 7)  # 300 rows: above the size where oneDNN starts to pay
+        ref = torch.nn.functional.linear(x, lin.weight, lin.bias)
+        with torch.no_grad():
+            lin(x)
+            assert not calls
+            with nets.acting():
+                out = lin(x)
+            assert len(calls) == 1
+            calls.clear()
+        assert torch.allclose(out, ref, atol=1e-6)
+        with nets.acting():
+            y = lin(x)  # autograd on: F.linear, differentiable
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+                lin(x)
+        assert not calls and y.requires_grad
+    with torch.no_grad(), nets.acting():
+        nets.Linear(7, 5)(torch.randn(3, 7))  # a few rows: MKL
+    assert not calls

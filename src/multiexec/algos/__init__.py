@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def load_policy(checkpoint: str | Path, rounds: int | None = None, precision: str = "fp32"):
+def load_policy(checkpoint: str | Path, rounds: int | None = None):
     """A greedy :class:`~multiexec.policies.agents.NeuralPolicy` from a ``best.pt`` file or a run folder."""
     from multiexec.policies.agents import ExecAgent, NeuralPolicy
 
     p = Path(checkpoint)
     if p.is_dir():
         p = p / "best.pt"
-    return NeuralPolicy(ExecAgent.load(p), rounds=rounds, precision=precision)
+    return NeuralPolicy(ExecAgent.load(p), rounds=rounds)

@@ -24,7 +24,7 @@ def load_data(data: str, seed: int):
     return load_dataset(cfg)
 
 
-def make_policy(name: str, dataset, cfg, checkpoint: Path | None = None, precision: str = "fp32"):
+def make_policy(name: str, dataset, cfg, checkpoint: Path | None = None):
     """A rule (twap, vwap, ac, ...) estimated on the training split, or a learned policy from a checkpoint."""
     from multiexec.policies.rules import RULES, make_rule_policy
 
@@ -35,7 +35,7 @@ def make_policy(name: str, dataset, cfg, checkpoint: Path | None = None, precisi
         raise MultiexecError(f"policy {name!r} is not a rule ({', '.join(RULES)}): give --checkpoint for a learned policy")
     from multiexec.algos import load_policy
 
-    return load_policy(checkpoint, precision=precision)
+    return load_policy(checkpoint)
 
 
 def print_table(table) -> None:
@@ -63,8 +63,6 @@ def evaluate(
     data: str = typer.Option("synthetic", help=DATA_HELP),
     split: str = typer.Option("test", help="which split to evaluate: train, valid, test (or a rolling-window split name)"),
     checkpoint: Path = typer.Option(None, help="checkpoint of a learned policy"),
-    precision: str = typer.Option("fp32", help="learned policy: fp32, or bf16 (linear layers in bfloat16: faster on "
-                                  "CPUs with native bf16, decisions not bit-identical)"),
     step_minutes: int = typer.Option(30, help="minutes per decision step"),
     seed: int = typer.Option(0, help="seed of the data (synthetic market, order generation)"),
     out: Path = typer.Option(Path("results/evaluate"), help="results folder (tables and figures)"),
@@ -73,10 +71,6 @@ def evaluate(
     from multiexec.execution.env import ExecConfig, MultiOrderEnv
     from multiexec.execution.evaluate import run_policy, write_results
 
-    from multiexec.policies.agents import PRECISIONS
-
-    if precision not in PRECISIONS:
-        raise MultiexecError(f"unknown --precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     dataset = load_data(data, seed)
     if split not in dataset.splits:
         raise MultiexecError(f"unknown split {split!r}; the data has {sorted(dataset.splits)}")
@@ -85,7 +79,7 @@ def evaluate(
     names = [p.strip() for p in policy.split(",") if p.strip()]
     if "twap" not in names:
         names.append("twap")  # the reference of the paired test
-    results = [run_policy(env, make_policy(n, dataset, cfg, checkpoint, precision), dataset.splits[split]) for n in names]
+    results = [run_policy(env, make_policy(n, dataset, cfg, checkpoint), dataset.splits[split]) for n in names]
     table = write_results(results, out, bars=dataset.bars)
     print_table(table)
     typer.echo(f"data: {dataset.name}, split {split}: {len(dataset.splits[split])} days; results in {out}/")

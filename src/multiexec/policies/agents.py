@@ -31,7 +31,8 @@ from torch.distributions import Categorical
 from torch.nn import functional as F
 
 from multiexec.errors import MultiexecError
-from multiexec.policies.nets import ActionValue, Extractor, make_channel, masked_mean, mean_of_others, mlp
+from multiexec.policies.nets import (ActionValue, Extractor, Linear, acting, make_channel, masked_mean,
+                                     mean_of_others, mlp)
 
 METHODS = ("ppo", "ddqn", "commnet", "tarmac", "is", "iac_c", "iac_t")
 TEAM_METHODS = ("commnet", "tarmac", "is", "iac_c", "iac_t")
@@ -114,9 +115,9 @@ class ExecAgent(nn.Module):
         elif m == "is":
             self.predict_others = mlp([D, D, A])  # logits of the others' mean action distribution
             self.dynamics = mlp([D + 2 * A, D, D])  # latent next observation
-            self.traj_token = nn.Linear(D + A, D)
-            self.traj_query = nn.Linear(D, D)
-            self.traj_key = nn.Linear(D, D)
+            self.traj_token = Linear(D + A, D)
+            self.traj_query = Linear(D, D)
+            self.traj_key = Linear(D, D)
             self.channel = make_channel("tarmac", 2 * D, D, cfg.heads)
 
     # ------------------------------------------------------------------ extraction
@@ -276,9 +277,6 @@ def obs_tensors(obs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.from_numpy(obs.seq), torch.from_numpy(obs.now), torch.from_numpy(obs.active)
 
 
-PRECISIONS = ("fp32", "bf16")
-
-
 class NeuralPolicy:
     """A trained agent as an environment policy: ``act(obs)`` returns (B, N) action indices.
 
@@ -286,21 +284,14 @@ class NeuralPolicy:
     Within a day the GRU state of the history is carried from one step to the next (one GRU step per
     decision instead of a scan over the whole history; same numbers); a new day or batch starts afresh.
 
-    ``precision="bf16"`` runs the linear layers in bfloat16 (``torch.autocast``; the attention, softmaxes and
-    the carried GRU state stay float32): faster on CPUs with native bf16 (AVX-512 BF16, AMX), not bit-identical
-    — ``benchmarks/bench_agents.py --agreement`` measures how often its decisions equal the float32 ones.
+    Acting runs the linear layers in oneDNN (:func:`multiexec.policies.nets.acting`; same numbers to float32
+    rounding, faster).
     """
 
-    def __init__(
-        self, agent: ExecAgent, greedy: bool = True, rounds: int | None = None, name: str | None = None,
-        precision: str = "fp32",
-    ):
-        if precision not in PRECISIONS:
-            raise MultiexecError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    def __init__(self, agent: ExecAgent, greedy: bool = True, rounds: int | None = None, name: str | None = None):
         self.agent = agent.eval()
         self.greedy = greedy
         self.rounds = rounds
-        self.precision = precision
         self.name = name or agent.cfg.method
         self.intended: np.ndarray | None = None
         self._hist: torch.Tensor | None = None
@@ -313,13 +304,13 @@ class NeuralPolicy:
             hist = ext.advance(self._hist, seq[:, :, obs.t - 1])
         else:
             hist = ext.history(seq, obs.t)
-        self._hist, self._key = hist.float(), (days, obs.t, seq.shape[1])
-        return self._hist
+        self._hist, self._key = hist, (days, obs.t, seq.shape[1])
+        return hist
 
     @torch.inference_mode()
     def act(self, obs) -> np.ndarray:
         seq, now, alive = obs_tensors(obs)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with acting():
             h0 = self.agent.extractor.head(self._history(obs, seq), now)
             dec = self.agent.decide(h0, alive, greedy=self.greedy, rounds=self.rounds, with_value=False)
         self.intended = dec.actions.numpy()

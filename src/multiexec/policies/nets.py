@@ -8,16 +8,49 @@ passed through unchanged and nobody attends to it).
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+# oneDNN's float32 GEMM: PyTorch's default one (MKL) runs its AVX2 code on non-Intel CPUs, oneDNN uses AVX-512
+# wherever the CPU has it (2x faster for our layer sizes on this project's AMD machine); None where absent.
+_onednn_linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+_ONEDNN_MIN_ROWS = 256  # below, MKL is as fast or faster (measured: 10 / 100 orders in benchmarks/bench_agents.py)
+_acting = contextvars.ContextVar("multiexec_acting", default=False)
+
+
+@contextmanager
+def acting() -> Iterator[None]:
+    """Inside this block (``NeuralPolicy.act``), :class:`Linear` layers run their float32, no-autograd CPU forward
+    in oneDNN: the same numbers to float32 rounding, faster where MKL does not use the CPU's widest vectors."""
+    token = _acting.set(True)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` (same parameters, initialisation and state dict) with the oneDNN forward of :func:`acting`.
+    Training, ``torch.func`` transforms, autocast and other dtypes or devices use ``F.linear``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (_acting.get() and _onednn_linear is not None and x.dtype == torch.float32 and x.device.type == "cpu"
+                and x.numel() >= _ONEDNN_MIN_ROWS * x.shape[-1]  # below that its call overhead dominates
+                and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")):
+            return _onednn_linear(x, self.weight, self.bias, "none", [], "")
+        return F.linear(x, self.weight, self.bias)
 
 
 def mlp(sizes: list[int], out_act: nn.Module | None = None) -> nn.Sequential:
     """Linear layers with ReLU between them (``len(sizes) - 1`` layers)."""
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        layers.append(Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     if out_act is not None:
@@ -51,8 +84,8 @@ class Extractor(nn.Module):
     def __init__(self, f_seq: int, f_now: int, rnn: int = 64, hidden: int = 128):
         super().__init__()
         self.rnn_size = rnn
-        self.w_in = nn.Linear(f_seq, 3 * rnn)
-        self.w_rec = nn.Linear(rnn, 3 * rnn)
+        self.w_in = Linear(f_seq, 3 * rnn)
+        self.w_rec = Linear(rnn, 3 * rnn)
         self.fc = mlp([rnn + f_now, hidden, hidden], out_act=nn.ReLU())
         self.out_dim = hidden
 
@@ -105,9 +138,9 @@ class CommNetChannel(nn.Module):
 
     def __init__(self, in_dim: int, hidden: int = 128):
         super().__init__()
-        self.msg = nn.Linear(in_dim, hidden)
-        self.self_lin = nn.Linear(in_dim, hidden)
-        self.comm_lin = nn.Linear(hidden, hidden, bias=False)
+        self.msg = Linear(in_dim, hidden)
+        self.self_lin = Linear(in_dim, hidden)
+        self.comm_lin = Linear(hidden, hidden, bias=False)
 
     def forward(self, x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
         c = mean_of_others(self.msg(x), alive)
@@ -126,9 +159,9 @@ class TarMACChannel(nn.Module):
     def __init__(self, in_dim: int, hidden: int = 128, heads: int = 4, key_dim: int = 16, value_dim: int = 16):
         super().__init__()
         self.heads, self.key_dim, self.v_dim = heads, key_dim, value_dim
-        self.qkv = nn.Linear(in_dim, heads * (2 * key_dim + value_dim))
-        self.self_lin = nn.Linear(in_dim, hidden)
-        self.out = nn.Linear(heads * value_dim, hidden, bias=False)
+        self.qkv = Linear(in_dim, heads * (2 * key_dim + value_dim))
+        self.self_lin = Linear(in_dim, hidden)
+        self.out = Linear(heads * value_dim, hidden, bias=False)
         self._diag: dict[tuple, torch.Tensor] = {}
 
     def _diag_mask(self, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -142,14 +175,13 @@ class TarMACChannel(nn.Module):
     def forward(self, x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
         S, N, _ = x.shape
         H, dk, dv = self.heads, self.key_dim, self.v_dim
-        # .float(): the attention stays float32 when the linear layers run in bfloat16 (autocast; a no-op otherwise)
-        q, k, v = self.qkv(x).float().view(S, N, H, 2 * dk + dv).transpose(1, 2).split([dk, dk, dv], dim=-1)
-        mask = self._diag_mask(N, q)
+        q, k, v = self.qkv(x).view(S, N, H, 2 * dk + dv).transpose(1, 2).split([dk, dk, dv], dim=-1)
+        mask = self._diag_mask(N, x)
         has = None
         if N < 2 or not bool(alive.all()):
             n_senders = alive.sum(1, keepdim=True) - alive.long()  # (S, N) other alive agents
             has = n_senders > 0
-            key_bias = torch.zeros(S, 1, 1, N, dtype=q.dtype, device=x.device)
+            key_bias = torch.zeros(S, 1, 1, N, dtype=x.dtype, device=x.device)
             mask = mask + key_bias.masked_fill(~alive[:, None, None, :], float("-inf"))
             if not bool(has.all()):  # rows without any sender: finite scores here, zero message below
                 mask = mask.masked_fill(~has[:, None, :, None], 0.0)
@@ -159,7 +191,7 @@ class TarMACChannel(nn.Module):
             m = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (S, H, N, dv)
         m = m.transpose(1, 2).reshape(S, N, H * dv)
         if has is not None:
-            m = m * has.unsqueeze(-1).to(m.dtype)
+            m = m * has.unsqueeze(-1).to(x.dtype)
         return F.relu(self.self_lin(x) + self.out(m))
 
 
