@@ -3,9 +3,8 @@
 Prints, from the finished run folders (nothing is trained):
 - per method and seed, the best validation checkpoint's team return, EG and TOC (``metrics.csv``, what ``best.pt`` holds);
 - per method, the seed-mean greedy test schedule by side (``test/profile.json``: executed fraction per step);
-- a day-level version of compare's significance test: the seed-mean per-order test EG of each method minus that of the
-  best one (``significance.csv``'s "best"), averaged per test day, t-test over days (orders of one day share the
-  day's market move, so compare's order-level test treats correlated orders as independent);
+- compare's significance tests (``significance.csv``), at the order and the day level (orders of one day share the
+  day's market move, so the order-level test treats correlated orders as independent);
 - after the fact, for interpretation only (nothing was chosen with it): the mean common open-to-close move of the
   days of each split (equal-weighted over assets), i.e. planted drift plus realised market noise.
 
@@ -19,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from scipy import stats
 
 from multiexec.data.dataset import load_config_file, load_dataset
 
@@ -51,23 +48,12 @@ def main():
         for side in ("sell", "buy"):
             x = np.mean([p[f"{side}_executed"] for p in ps], axis=0)
             print(f"  {m:7s} {side:4s}: " + " ".join(f"{v:.2f}" for v in x))
-    def seed_mean_eg(m):
-        fs = [base / m / f"seed{s}" / "test" / "orders.csv" for s in range(seeds)]
-        fr = [pd.read_csv(f).set_index(["day_id", "symbol"])["eg_bps"] for f in fs if f.is_file()]
-        return pd.concat(fr, axis=1).mean(axis=1) if fr else None
-
     sig = base / "significance.csv"
     if sig.is_file() and sig.stat().st_size > 1:
-        best = {v: k for k, v in {"ppo": "PPO", "ddqn": "DDQN", "tarmac": "TarMAC", "iac_t": "IaC^T", "commnet": "CommNet",
-                                  "is": "IS", "iac_c": "IaC^C"}.items()}[pd.read_csv(sig)["best"].iloc[0]]
-        ref = seed_mean_eg(best)
-        print(f"day-level paired test against {best} (mean over days of the per-day mean EG difference, bp):")
-        for m in methods:
-            if m == best:
-                continue
-            d = (ref - seed_mean_eg(m)).groupby(level="day_id").mean()
-            t = stats.ttest_1samp(d.to_numpy(), 0.0)
-            print(f"  {best} - {m}: {d.mean():.2f} bp over {len(d)} days, t-test p = {t.pvalue:.3f}")
+        print("compare's paired tests against the best method (significance.csv; day_t_pvalue: t-test over days):")
+        for _, r in pd.read_csv(sig).iterrows():
+            print(f"  {r.best} - {r.vs}: {r.mean_diff_bps:.2f} bp, order-level p = {r.t_pvalue:.2g}, "
+                  f"day-level p = {r.day_t_pvalue:.2g} over {int(r.n_days)} days")
     ds = load_dataset(load_config_file(data))
     b = ds.bars
     print("mean common open->close move of the split's days (bp; planted drift + realised noise; after the fact):")

@@ -24,13 +24,16 @@ from multiexec.data.bars import MinuteBars
 from multiexec.errors import MultiexecError
 from multiexec.execution.env import ExecConfig, Obs, step_edges
 
-RULES = ("twap", "vwap", "ac", "side_split")
-
 
 class ACParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     risk_aversion: float = Field(1.0, ge=0, description="lambda, in relative-price units")
     eta: float = Field(1e-3, gt=0, description="temporary impact per fraction of the order per step")
+
+
+# every rule with the parameters it takes (make_rule_policy's **params)
+_RULE_PARAMS = {"twap": set(), "vwap": set(), "ac": set(ACParams.model_fields), "side_split": {"steps"}}
+RULES = tuple(_RULE_PARAMS)
 
 
 class ScheduleRule:
@@ -120,9 +123,6 @@ def _check_train(train_days: np.ndarray, bars: MinuteBars) -> np.ndarray:
     if idx.min() < 0 or idx.max() >= bars.n_days:
         raise MultiexecError("training day indices out of range of the data")
     return idx
-
-
-_RULE_PARAMS = {"twap": set(), "vwap": set(), "ac": set(ACParams.model_fields), "side_split": {"steps"}}
 
 
 def make_rule_policy(name: str, bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig, **params) -> ScheduleRule:
