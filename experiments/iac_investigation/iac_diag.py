@@ -1,8 +1,7 @@
 """Per-round entropy and greedy actions of IaC^T during training on the tiny known-optimum task."""
-import sys, torch, numpy as np
+import torch, numpy as np
 torch.set_num_threads(1)
-sys.path.insert(0, ".")
-from tests.algos.conftest import known_optimum_dataset, TINY_EXEC
+from multiexec.testing import known_optimum_dataset, TINY_EXEC
 from multiexec.algos.train import TrainConfig, make_learner
 from multiexec.algos.ppo import PPOConfig, collect_rollout
 from multiexec.execution.env import MultiOrderEnv

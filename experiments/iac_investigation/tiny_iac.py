@@ -1,8 +1,7 @@
-"""Does each PPO-family method learn the known optimum of the tiny 2-order task (tests/algos/conftest.py)?"""
+"""Does each PPO-family method learn the known optimum of the tiny 2-order task (multiexec.testing)?"""
 import sys, torch
 torch.set_num_threads(1)
-sys.path.insert(0, ".")
-from tests.algos.conftest import known_optimum_dataset, OPTIMAL_EG, TINY_EXEC
+from multiexec.testing import known_optimum_dataset, OPTIMAL_EG, TINY_EXEC
 from multiexec.algos.train import TrainConfig, train
 from multiexec.algos.ppo import PPOConfig
 from multiexec.algos.evaluation import evaluate

@@ -1,14 +1,13 @@
-"""Tiny known-optimum task (tests/algos/conftest.py), 6 seeds: how many reach the optimum?
+"""Tiny known-optimum task (multiexec.testing), 6 seeds: how many reach the optimum?
 
 Usage: OMP_NUM_THREADS=1 .venv/bin/python experiments/iac_investigation/tiny_seeds.py METHOD [key=value ...]
 keys: intentions (soft|sampled), icoef (PPOConfig.intent_coef), ent (entropy_coef), lr, rounds, days, seeds.
 Defaults: lr 1e-3, entropy 0.01, intent_coef 1, soft (the values of the §6 experiments; pass ent=0.05 icoef=0 for
 the new defaults).
 """
-import sys, os, torch
+import sys, torch
 torch.set_num_threads(1)
-sys.path.insert(0, ".")
-from tests.algos.conftest import known_optimum_dataset, TINY_EXEC
+from multiexec.testing import known_optimum_dataset, TINY_EXEC
 from multiexec.algos.train import TrainConfig, train
 from multiexec.algos.ppo import PPOConfig
 from multiexec.algos.evaluation import evaluate

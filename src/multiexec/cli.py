@@ -1,8 +1,7 @@
 """The one command-line entry point: ``multiexec ...``.
 
 Each area owns a sub-command group in its own ``cli.py`` (``data``, ``lob``, ``game``); the
-execution commands live in ``execution/cli.py`` (``evaluate``) and ``algos/cli.py`` (``train``,
-``compare``). Heavy imports happen inside the commands so that ``--help`` is fast.
+execution commands (``evaluate``, ``train``, ``compare``) live in ``algos/cli.py``. Heavy imports happen inside the commands so that ``--help`` is fast.
 User errors (:class:`multiexec.MultiexecError`) print as one clear line, without a traceback.
 """
 
@@ -26,14 +25,12 @@ app = typer.Typer(
 def _register() -> None:
     from multiexec.algos.cli import register as register_algos
     from multiexec.data.cli import app as data_app
-    from multiexec.execution.cli import register as register_execution
     from multiexec.game.cli import app as game_app
     from multiexec.lob.cli import app as lob_app
 
     app.add_typer(data_app, name="data", help="Load, cache, inspect and fit market data; make order sets.")
     app.add_typer(lob_app, name="lob", help="Limit-order-book market simulator (ABIDES kind).")
     app.add_typer(game_app, name="game", help="Almgren–Chriss execution game: Nash, Pareto, DDQN agents, collusion.")
-    register_execution(app)
     register_algos(app)
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from multiexec.algos.ddqn import (DDQNArgs, DoubleDQN, ReplayMemory, VmapEnsemble, best_candidate, clip_per_member,
+from multiexec.algos.rl import (DDQNConfig, DoubleDQN, ReplayMemory, VmapEnsemble, best_candidate, clip_per_member,
                                   masked_argmax, uniform_explore)
 from multiexec.errors import MultiexecError
 
@@ -42,9 +42,14 @@ def test_per_member_clipping():
 
 def test_args_validation():
     with pytest.raises(MultiexecError, match="batch_size"):
-        DDQNArgs(batch_size=100, buffer_size=10)
+        DDQNConfig(batch_size=100, buffer_size=10)
     with pytest.raises(MultiexecError, match="epsilon"):
-        DDQNArgs(epsilon_start=2.0)
+        DDQNConfig(epsilon_start=2.0)
+
+
+def _two_actions(obs):
+    """Candidates 0 and 1, both valid, for every state."""
+    return torch.arange(2.0).expand(*obs.shape[:-1], 2), torch.ones(*obs.shape[:-1], 2, dtype=torch.bool)
 
 
 class _Tabular(nn.Module):
@@ -62,7 +67,7 @@ class _Tabular(nn.Module):
 def _chain_env_run(agent, E, steps, gen):
     """Two-step chain: s0 -> (a0: r=1, a1: r=0) -> s1 -> (a0: r=0, a1: r=2) -> end. Optimal: a0 then a1 (return 3)."""
     eye = torch.eye(2)
-    cand_fn = lambda obs: (torch.arange(2.0).expand(*obs.shape[:-1], 2), torch.ones(*obs.shape[:-1], 2, dtype=torch.bool))
+    cand_fn = _two_actions
     for _ in range(steps):
         for s in (0, 1):
             obs = eye[s].expand(E, 1, 2)
@@ -76,8 +81,8 @@ def _chain_env_run(agent, E, steps, gen):
 
 def test_ddqn_learns_two_step_chain_for_every_member():
     E = 3
-    cand_fn = lambda obs: (torch.arange(2.0).expand(*obs.shape[:-1], 2), torch.ones(*obs.shape[:-1], 2, dtype=torch.bool))
-    args = DDQNArgs(learning_rate=0.05, batch_size=16, buffer_size=200, target_network_frequency=10,
+    cand_fn = _two_actions
+    args = DDQNConfig(learning_rate=0.05, batch_size=16, buffer_size=200, target_network_frequency=10,
                     epsilon_decay=0.9, epsilon_decay_every=10)
     agent = DoubleDQN(_Tabular(E, 2, 2), args, cand_fn, seed=0)
     _chain_env_run(agent, E, 400, None)
@@ -91,12 +96,12 @@ def test_ddqn_deterministic_and_vmap_ensemble():
     def make():
         return _MLP()
 
-    cand_fn = lambda obs: (torch.arange(2.0).expand(*obs.shape[:-1], 2), torch.ones(*obs.shape[:-1], 2, dtype=torch.bool))
+    cand_fn = _two_actions
     outs = []
     for _ in range(2):
         torch.manual_seed(0)
         net = VmapEnsemble(make, 2)
-        agent = DoubleDQN(net, DDQNArgs(batch_size=4, buffer_size=50), cand_fn, seed=1)
+        agent = DoubleDQN(net, DDQNConfig(batch_size=4, buffer_size=50), cand_fn, seed=1)
         _chain_env_run(agent, 2, 20, None)
         outs.append(net(torch.eye(2).expand(2, 2, 2), torch.arange(2.0).expand(2, 2, 2)).detach())
     assert outs[0].shape == (2, 2, 2) and torch.equal(outs[0], outs[1])
@@ -143,3 +148,32 @@ def test_best_candidate_equals_masked_argmax():
     assert torch.equal(got[need], full[need])
     assert torch.equal(got[~need], mask.to(torch.uint8).argmax(-1)[~need])  # first valid candidate
     assert best_candidate(net, obs, cand, mask, torch.zeros(3, 9, dtype=torch.bool))[0, 0].item() == 5
+
+
+def test_transition_schedule_counts_gradient_steps():
+    """schedule='transitions': a gradient step per train_frequency transitions (fractions carry over), target copies
+    and epsilon decays counted in gradient steps; max_grad_norm=None: no clipping."""
+    E = 1
+    cand_fn = _two_actions
+    args = DDQNConfig(batch_size=4, buffer_size=100, schedule="transitions", train_frequency=3,
+                      target_network_frequency=2, epsilon_decay=0.5, epsilon_decay_every=1, max_grad_norm=None)
+    agent = DoubleDQN(_Tabular(E, 2, 2), args, cand_fn, seed=0)
+    obs = torch.eye(2)[torch.zeros(5, dtype=torch.long)].unsqueeze(0)
+
+    def observe(n):
+        return agent.observe(obs[:, :n], torch.zeros(E, n), torch.ones(E, n), obs[:, :n], torch.ones(E, n))
+
+    assert observe(2) == [] and agent.grad_steps == 0  # below one batch: nothing yet (2/3 due)
+    assert len(observe(5)) == 2 and agent.grad_steps == 2 and agent.pending == pytest.approx(1 / 3)
+    assert agent.epsilon == pytest.approx(0.25) and agent.steps == 0
+    assert torch.equal(agent.target.table, agent.q.table)  # copied at gradient step 2
+
+
+def test_exec_ddqn_config_defaults_and_legacy_names():
+    from multiexec.algos.learners import EXEC_DDQN, exec_ddqn_config
+    from multiexec.algos.train import TrainConfig
+
+    cfg = TrainConfig(method="ddqn", ddqn={"lr": 1e-3, "target_every": 5, "transitions_per_update": 3})
+    assert cfg.ddqn == exec_ddqn_config(learning_rate=1e-3, target_network_frequency=5, train_frequency=3)
+    assert TrainConfig(method="ddqn").ddqn == DDQNConfig(**EXEC_DDQN)
+    assert TrainConfig(method="ddqn").ddqn.schedule == "transitions"

@@ -4,18 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from multiexec.algos.ppo import (
-    PPOConfig,
-    attribution_advantages,
-    clipped_surrogate,
-    collect_rollout,
-    gae,
-    normalise,
-    ppo_loss,
-)
+from multiexec.algos.advantages import attribution_advantages
+from multiexec.algos.ppo import PPOConfig, collect_rollout, ppo_loss
+from multiexec.algos.rl import clipped_surrogate, gae, normalise
 from multiexec.execution.env import F_NOW, F_SEQ, MultiOrderEnv
 from multiexec.policies.agents import AgentConfig, ExecAgent
-from tests.algos.conftest import TINY_EXEC
+from multiexec.testing import TINY_EXEC
 
 torch.set_num_threads(1)
 

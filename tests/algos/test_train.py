@@ -10,17 +10,18 @@ import typer
 from typer.testing import CliRunner
 
 from multiexec.algos.evaluation import evaluate
-from multiexec.algos.learners import DDQNConfig
+from multiexec.algos.learners import exec_ddqn_config
 from multiexec.algos.ppo import PPOConfig
 from multiexec.algos.runner import evaluate_run
 from multiexec.algos.train import TrainConfig, train
 from multiexec.errors import MultiexecError
 from multiexec.execution.env import ExecConfig, MultiOrderEnv
-from multiexec.policies.agents import METHODS, ExecAgent, NeuralPolicy
-from tests.algos.conftest import OPTIMAL_EG, TINY_EXEC, known_optimum_dataset
+from multiexec.policies.agents import ExecAgent, NeuralPolicy
+from multiexec.policies.registry import get_method, method_names
+from multiexec.testing import OPTIMAL_EG, TINY_EXEC, known_optimum_dataset
 
 torch.set_num_threads(1)
-TINY_DDQN = DDQNConfig(batch_size=16, transitions_per_update=4, target_every=20)
+TINY_DDQN = exec_ddqn_config(batch_size=16, train_frequency=4, target_network_frequency=20)
 
 
 def _cfg(method, **kw):
@@ -28,7 +29,7 @@ def _cfg(method, **kw):
     return TrainConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", method_names())
 def test_smoke_every_method(method, tiny_random, tmp_path):
     res = train(tiny_random, _cfg(method), tmp_path, TINY_EXEC, progress=False)
     log = pd.read_csv(tmp_path / "metrics.csv")
@@ -40,7 +41,7 @@ def test_smoke_every_method(method, tiny_random, tmp_path):
     assert agent.cfg.method == method
     test = evaluate_run(res.agent, tiny_random, TINY_EXEC, "test", tmp_path / "test")
     assert np.isfinite(test["EG_bps"]) and test["fill_pct"] > 0
-    if method in ("iac_c", "iac_t"):
+    if get_method(method).intentions:
         rounds = pd.read_csv(tmp_path / "test" / "rounds.csv")
         assert list(rounds["round"]) == [1, 2, 3]
         # acting with the last round's intentions is what the agent does
@@ -78,8 +79,8 @@ def test_iac_learns_the_known_optimum_in_most_seeds(tmp_path):
 def test_ddqn_learns_the_known_optimum(tmp_path):
     ds = known_optimum_dataset()
     cfg = TrainConfig(method="ddqn", train_days=150, eval_every=50, ddqn_rollout_days=2,
-                      ddqn=DDQNConfig(lr=1e-3, batch_size=32, transitions_per_update=2, target_every=50,
-                                      epsilon_decay=0.985, reward_scale=1.0))
+                      ddqn=exec_ddqn_config(learning_rate=1e-3, batch_size=32, train_frequency=2,
+                                            target_network_frequency=50, epsilon_decay=0.985, reward_scale=1.0))
     res = train(ds, cfg, tmp_path, TINY_EXEC, progress=False)
     env = MultiOrderEnv(ds.bars, ds.orders, TINY_EXEC)
     eg = evaluate(env, NeuralPolicy(res.agent), [0, 1]).orders.groupby("side")["eg_bps"].mean()
@@ -165,8 +166,8 @@ def test_ray_runner_gives_the_local_results(tmp_path):
     from multiexec.algos.runner import LocalRunner, RunSpec, make_runner, run_spec
 
     def specs(root):
-        return [RunSpec(data=TINY_DATA, train=_cfg(m, train_days=2, seed=1), exec=ExecConfig(step_minutes=130), out=str(root / m))
-                for m in ("ppo", "iac_t")]
+        return [RunSpec(data=TINY_DATA, train=_cfg(m, train_days=2, seed=1), exec=ExecConfig(step_minutes=130),
+                        out=str(root / m)) for m in ("ppo", "iac_t")]
 
     local = LocalRunner(1).map(run_spec, specs(tmp_path / "local"))
     remote = make_runner("ray", workers=2).map(run_spec, specs(tmp_path / "ray"))
@@ -203,3 +204,35 @@ def test_cli_rejects_bad_input(tmp_path):
     assert r.exit_code != 0 and "unknown method" in str(r.exception)
     r = runner.invoke(_app(), ["compare", "--methods", "ppo,foo", "--out", str(tmp_path)])
     assert r.exit_code != 0 and "unknown method" in str(r.exception)
+
+
+def test_run_spec_is_a_validated_model_that_round_trips(tmp_path):
+    import pickle
+
+    from multiexec.algos.layout import RunLayout
+    from multiexec.algos.runner import RunSpec
+    from multiexec.data.dataset import DataConfig
+
+    spec = RunSpec(data=TINY_DATA, train=_cfg("ddqn"), exec=ExecConfig(step_minutes=130), out=str(tmp_path))
+    assert isinstance(spec.data, DataConfig) and spec.data.synthetic.n_assets == 8
+    assert RunSpec.model_validate_json(spec.model_dump_json()) == spec
+    assert pickle.loads(pickle.dumps(spec)) == spec
+    with pytest.raises(ValueError):
+        RunSpec(data={"no_such_field": 1}, train=_cfg("ppo"), out=str(tmp_path))
+    files = RunLayout(spec.out)
+    assert files.best == tmp_path / "best.pt" and files.test.metrics == tmp_path / "test" / "metrics.json"
+
+
+def test_saved_configs_from_before_the_registry_still_match():
+    """A config.json written before ``ppo.advantage`` and the merged DDQN settings is the same run."""
+    from multiexec.algos.train import _resume_key
+
+    cfg = _cfg("ppo")
+    saved = cfg.model_dump()
+    del saved["ppo"]["advantage"]
+    assert _resume_key(saved) == _resume_key(cfg.model_dump())
+    d = TrainConfig(method="ddqn").model_dump()
+    legacy = {**d, "ddqn": {"lr": 1e-4, "batch_size": 128, "buffer_size": 50_000, "target_every": 200,
+                            "transitions_per_update": 16, "epsilon_start": 1.0, "epsilon_min": 0.05,
+                            "epsilon_decay": 0.999, "reward_scale": 100.0}}
+    assert _resume_key(legacy) == _resume_key(d)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from data_helpers import HEADER, minute_rows, write
+from multiexec.testing import HEADER, minute_rows, write
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from data_helpers import write
+from multiexec.testing import write
 from typer.testing import CliRunner
 
 from multiexec.data.cli import app

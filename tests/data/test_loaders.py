@@ -10,7 +10,7 @@ import pytest
 
 from multiexec.data.loaders import load_bars, load_daily, load_long_table, load_minute_dir
 from multiexec.errors import MultiexecError
-from data_helpers import HEADER, minute_rows, write
+from multiexec.testing import HEADER, minute_rows, write
 
 
 def test_grid_fold_and_fill(tiny_dir):

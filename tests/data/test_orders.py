@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_helpers import write
+from multiexec.testing import write
 
 from multiexec.data.daily import DailyBars
 from multiexec.data.ordergen import OrderGenConfig, read_orders_csv, winners_losers_orders, write_orders_csv

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_helpers import needs_shared
+from multiexec.testing import needs_shared
 
 from multiexec.data.dataset import DataConfig, load_dataset
 from multiexec.data.loaders import load_daily, load_minute_dir

@@ -8,7 +8,7 @@ from multiexec.errors import MultiexecError
 from multiexec.execution.env import F_NOW, F_SEQ, ExecConfig, MultiOrderEnv
 from multiexec.execution.metrics import arr_percent, paired_test, summarize
 from multiexec.policies.rules import make_rule_policy
-from tests.conftest import make_bars
+from multiexec.testing import make_bars
 
 SIGMA = 1 / 30
 
@@ -28,8 +28,8 @@ def test_cash_rule_hand_computed():
     assert env.n_steps == 2
     obs, team, per, done, info = env.step(np.full((1, 3), 4))  # everything at once
     # sell 10 A @10 -> +100; buys need 200; available 150 -> both buys scaled by 0.75; cash ends at 0
-    np.testing.assert_allclose(info["executed"], [[1.0, 0.75, 0.75]])
-    assert info["cash_binding"][0] and info["cash"][0] == 0.0
+    np.testing.assert_allclose(info.executed, [[1.0, 0.75, 0.75]])
+    assert info.cash_binding[0] and info.cash[0] == 0.0
     # rewards, eq. 7: p~_A = 10, p~_B = p~_C = 15; cash penalty since c_0 = 50 > 0
     rA = 1 * 1.0 * (10 / 10 - 1) - 0.01 * 1.0 - SIGMA
     rB = -1 * 0.75 * (10 / 15 - 1) - 0.01 * 0.75**2 - SIGMA
@@ -38,7 +38,7 @@ def test_cash_rule_hand_computed():
     assert not done
     obs, team, per, done, info = env.step(np.zeros((1, 3), dtype=np.int64))
     # forced last step: the remaining 2.5 shares of each buy need 100 of cash, there is none -> nothing bought
-    np.testing.assert_allclose(info["executed"], [[0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(info.executed, [[0.0, 0.0, 0.0]])
     # no new penalty: cash was already 0 before this step
     np.testing.assert_allclose(per, [[-0.0, 0.0, 0.0]], atol=1e-15)
     assert done
@@ -59,8 +59,8 @@ def test_buys_scaled_by_the_same_factor():
     _, _, _, _, info = env.step(np.array([[0.5, 0.5, 1.0]]))
     need = 0.5 * 40 * 37 + 0.5 * 500 * 3  # 1490
     have = 1000 + 5 * 10  # 1050
-    np.testing.assert_allclose(info["executed"][0], [0.5 * have / need, 0.5 * have / need, 1.0])
-    assert info["cash"][0] == 0.0
+    np.testing.assert_allclose(info.executed[0], [0.5 * have / need, 0.5 * have / need, 1.0])
+    assert info.cash[0] == 0.0
 
 
 def test_forced_last_step_and_cap(random_market):
@@ -73,8 +73,8 @@ def test_forced_last_step_and_cap(random_market):
     for t in range(env.n_steps):
         act = np.where(t == 0, 0.6, 0.0) * np.ones(obs.mask.shape)
         obs, _, _, done, info = env.step(act)
-        executed += info["executed"]
-        assert np.all(info["executed"] <= 1.0 + 1e-12)
+        executed += info.executed
+        assert np.all(info.executed <= 1.0 + 1e-12)
     assert done
     np.testing.assert_allclose(executed[obs.mask], 1.0)  # 0.6 at t=0, the rest forced at the end
     assert np.all(executed[~obs.mask] == 0)

@@ -5,7 +5,7 @@ from multiexec.data.dataset import DataConfig, load_dataset
 from multiexec.execution.env import ExecConfig, MultiOrderEnv
 from multiexec.execution.evaluate import metrics_table, run_policy
 from multiexec.policies.rules import make_rule_policy
-from tests.conftest import shared_or_skip
+from multiexec.testing import shared_or_skip
 
 
 @pytest.mark.realdata

@@ -4,7 +4,7 @@ import pytest
 from multiexec.errors import MultiexecError
 from multiexec.execution.env import ExecConfig, MultiOrderEnv
 from multiexec.policies.rules import make_rule_policy, step_volatility
-from tests.conftest import make_bars
+from multiexec.testing import make_bars
 
 
 def run(env, policy, ids):

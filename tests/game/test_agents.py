@@ -6,7 +6,8 @@ from typer.testing import CliRunner
 from multiexec.game.agents import GameActions, GameQNet, price_range
 from multiexec.game.analysis import benchmarks, summary
 from multiexec.game import experiment as ex
-from multiexec.game.experiment import AgentConfig, RunConfig, reward
+from multiexec.game.config import AgentConfig, RunConfig
+from multiexec.game.experiment import reward
 from multiexec.game.params import GameParams
 
 P = GameParams(sigma=1e-3)
@@ -121,7 +122,8 @@ def test_fit_grads_equal_autograd():
     net = GameQNet(3, P, lo, hi, seed=1)
     g = torch.Generator().manual_seed(0)
     q = torch.randint(0, 101, (3, 16, 1), generator=g).float()
-    obs = torch.cat([q, torch.randint(0, 10, (3, 16, 1), generator=g).float(), 10 + 0.1 * torch.randn(3, 16, 1, generator=g)], -1)
+    t = torch.randint(0, 10, (3, 16, 1), generator=g).float()
+    obs = torch.cat([q, t, 10 + 0.1 * torch.randn(3, 16, 1, generator=g)], -1)
     action = torch.round(torch.rand(3, 16, generator=g) * q[..., 0])
     y = torch.randn(3, 16, generator=g) * 5
     loss = net.fit_grads(obs, action, y)

@@ -3,9 +3,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from multiexec.algos.ddqn import best_candidate
+from multiexec.algos.rl import best_candidate
 from multiexec.game import experiment as ex
 from multiexec.game.agents import GameActions, price_range
+from multiexec.game.config import RunConfig
 from multiexec.game.params import GameParams
 from multiexec.game.ppo_agents import GamePolicy
 from multiexec.game.theory import expected_is, twap
@@ -28,7 +29,7 @@ def test_ppo_single_agent_learns_towards_twap():
     # one seller at zero volatility: TWAP is optimal (E[IS] = 0.32 here); the initial, near-uniform policy sells early
     p = GameParams(n_agents=1, sigma=0.0, N=5, T=5, q0=20, coin_toss=False)
     twap_is = float(expected_is(twap(p)[None], p)[0])
-    cfg = ex.RunConfig(params=p, algo="ppo", runs=2, train_episodes=400, test_episodes=5, group_size=2)
+    cfg = RunConfig(params=p, algo="ppo", runs=2, train_episodes=400, test_episodes=5, group_size=2)
     tr = ex.train(cfg, progress=False)
     res = ex.run_test_phase(tr, progress=False)
     assert twap_is == pytest.approx(0.32)

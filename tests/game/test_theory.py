@@ -7,8 +7,8 @@ import torch
 from multiexec.errors import MultiexecError
 from multiexec.game.market import simulate_schedules
 from multiexec.game.params import GameParams, make_params
-from multiexec.game.theory import (ac_trajectory, discrete_nash, expected_is, pareto_front, sz_nash, sz_nash_two,
-                                   twap)
+from multiexec.game.theory import discrete_nash, expected_is, pareto_front, sz_nash, sz_nash_two, twap
+from multiexec.policies.schedules import ac_trajectory
 
 P0 = GameParams(sigma=0.0, coin_toss=False)
 P1 = GameParams(sigma=0.0, coin_toss=True)

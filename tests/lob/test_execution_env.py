@@ -1,4 +1,4 @@
-"""Execution agents (TWAP, POV, INTAGS) and the Gymnasium execution environment."""
+"""Execution agents (POV, INTAGS) and the Gymnasium execution environment."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from gymnasium.utils.env_checker import check_env
 
 from multiexec.errors import MultiexecError
 from multiexec.lob.env import ExecutionEnv
-from multiexec.lob.execution import IntagsAgent, POVAgent, TWAPAgent, run_execution
+from multiexec.lob.execution import IntagsAgent, POVAgent, run_execution
 from multiexec.lob.sim import Simulation
 
 from .test_sim import tiny
@@ -14,18 +14,16 @@ from .test_sim import tiny
 MIN = 60_000_000_000
 
 
-def test_twap_pov_and_intags_execute_their_parent_orders():
+def test_pov_and_intags_execute_their_parent_orders():
     cfg = tiny(close="10:00:00")
-    sim = Simulation(cfg, seed=4, external=[("twap", 0), ("pov", 0), ("intags", 0)])
+    sim = Simulation(cfg, seed=4, external=[("pov", 0), ("intags", 0)])
     o = sim.open_ns
-    twap = TWAPAgent("twap", side=1, quantity=300, start_ns=o + 2 * MIN, end_ns=o + 12 * MIN, freq_s=60)
     pov = POVAgent("pov", side=-1, quantity=10_000, start_ns=o + 2 * MIN, end_ns=o + 25 * MIN, freq_s=60, pov=0.05)
     exp = IntagsAgent("intags", side=1, quantity=50, start_ns=o + 5 * MIN, end_ns=o + 15 * MIN, freq_s=60, seed=1)
-    run_execution(sim, [twap, pov, exp])
-    assert twap.executed(sim) == 300
+    run_execution(sim, [pov, exp])
     assert 0 < pov.executed(sim) < 10_000
     vol = sim.trades()
-    others = vol[(vol["buyer_agent"] != twap.agent_id) & (vol["seller_agent"] != pov.agent_id)]
+    others = vol[(vol["buyer_agent"] != pov.agent_id) & (vol["seller_agent"] != pov.agent_id)]
     assert pov.executed(sim) <= 0.2 * others["size"].sum()
     assert exp.executed(sim) == 50
     assert len(exp.log) >= 5 and {r["action"] for r in exp.log} <= {0, 1}

@@ -12,7 +12,7 @@ from multiexec.lob.realism import (
     realism_report,
     stylized_facts_report,
 )
-from tests.conftest import shared_or_skip
+from multiexec.testing import shared_or_skip
 from tests.lob.test_lobster_reader import write_pair
 
 # ---------------------------------------------------------------------------------------------- returns

@@ -16,7 +16,7 @@ from multiexec.lob.lobster import (
     lobster_to_run,
     read_lobster,
 )
-from tests.conftest import shared_or_skip
+from multiexec.testing import shared_or_skip
 
 # 5 events on a 2-level book; prices x 10000. The book row is the state after the event.
 MESSAGES = [

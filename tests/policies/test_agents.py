@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from multiexec.execution.env import F_NOW, F_SEQ, MultiOrderEnv
-from multiexec.policies.agents import METHODS, AgentConfig, ExecAgent, NeuralPolicy
+from multiexec.policies.agents import AgentConfig, ExecAgent, NeuralPolicy
+from multiexec.policies.registry import method_names, methods_where
 from multiexec.policies.nets import CommNetChannel, TarMACChannel
 
 torch.set_num_threads(1)
@@ -31,7 +32,7 @@ def _decide(agent, seq, now, alive, t=4):
         return agent.decide(h0, alive, greedy=True)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", method_names())
 def test_padded_agent_changes_nothing_for_the_others(method):
     agent = _agent(method)
     seq, now, alive = _inputs()
@@ -48,7 +49,7 @@ def test_padded_agent_changes_nothing_for_the_others(method):
         torch.testing.assert_close(padded.value[:, keep], base.value, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["commnet", "tarmac", "iac_c", "iac_t", "is"])
+@pytest.mark.parametrize("method", methods_where(communicates=True))
 def test_finished_agent_neither_sends_nor_receives(method):
     agent = _agent(method)
     seq, now, alive = _inputs()
@@ -151,7 +152,7 @@ def test_stepwise_and_episode_encodings_agree(random_market):
     torch.testing.assert_close(ep, torch.stack(stepwise, 1), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", method_names())
 def test_save_load_round_trip(method, tmp_path):
     agent = _agent(method, seed=3)
     seq, now, alive = _inputs()

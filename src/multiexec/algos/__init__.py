@@ -8,9 +8,10 @@ from pathlib import Path
 
 def load_policy(checkpoint: str | Path, rounds: int | None = None):
     """A greedy :class:`~multiexec.policies.agents.NeuralPolicy` from a ``best.pt`` file or a run folder."""
+    from multiexec.algos.layout import RunLayout
     from multiexec.policies.agents import ExecAgent, NeuralPolicy
 
     p = Path(checkpoint)
     if p.is_dir():
-        p = p / "best.pt"
+        p = RunLayout(p).best
     return NeuralPolicy(ExecAgent.load(p), rounds=rounds)

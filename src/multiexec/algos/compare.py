@@ -1,6 +1,6 @@
 """The paper's comparison: every learned method × seeds, the rule baselines, Table 1, Table 4 and the figures.
 
-Layout under ``out``::
+Layout under ``out`` (:class:`multiexec.algos.layout.CompareLayout`)::
 
     <method>/seed<k>/             training run + test evaluation (multiexec.algos.runner)
     rounds_K<k>/seed<s>/          IaC^T with K = k rounds (Figure 4b)
@@ -21,17 +21,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from multiexec.algos.layout import CompareLayout, RunLayout
 from multiexec.algos.runner import LocalRunner, Runner, RunSpec, load_data_cached, run_spec
 from multiexec.algos.train import TrainConfig
+from multiexec.data.dataset import DataConfig
 from multiexec.execution.env import ExecConfig
-from multiexec.policies.agents import METHODS
+from multiexec.policies.registry import METHODS, ROUNDS_SWEEP_METHOD, get_method, method_names, methods_where
 
 METRICS = ("EG_bps", "ARR_pct", "POS_pct", "GLR", "TOC_pct", "fill_pct")
-LABELS = {"ppo": "PPO", "ddqn": "DDQN", "commnet": "CommNet", "tarmac": "TarMAC", "is": "IS",
-          "iac_c": "IaC^C", "iac_t": "IaC^T", "twap": "TWAP", "vwap": "VWAP", "ac": "AC", "side_split": "Side split"}
-TABLE4_METHODS = ("ppo", "tarmac", "iac_t")
+RULE_LABELS = {"twap": "TWAP", "vwap": "VWAP", "ac": "AC", "side_split": "Side split"}
+LABELS = {**{name: spec.label for name, spec in METHODS.items()}, **RULE_LABELS}
+TABLE4_METHODS = methods_where(table4=True)
 
 
 class CompareConfig(BaseModel):
@@ -39,8 +41,8 @@ class CompareConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data: dict = Field(default_factory=dict, description="DataConfig as a dict")
-    methods: list[str] = Field(default_factory=lambda: list(METHODS))
+    data: DataConfig = Field(default_factory=DataConfig, description="the dataset (multiexec.data.dataset)")
+    methods: list[str] = Field(default_factory=lambda: list(method_names()))
     seeds: int = Field(3, ge=1)
     rules: list[str] = Field(default_factory=lambda: ["twap", "vwap", "ac", "side_split"])
     train: dict = Field(default_factory=dict, description="TrainConfig overrides shared by all runs")
@@ -50,27 +52,36 @@ class CompareConfig(BaseModel):
     sweep_seeds: int | None = Field(None, ge=1, description="seeds of the K sweep and Table 4 runs (None: seeds)")
 
 
-def _spec(cfg: CompareConfig, out: Path, method: str, seed: int, exec_cfg: ExecConfig | None = None,
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, v: list[str]) -> list[str]:
+        for m in v:
+            get_method(m)
+        return v
+
+
+def _spec(cfg: CompareConfig, run: RunLayout, method: str, seed: int, exec_cfg: ExecConfig | None = None,
           **overrides) -> RunSpec:
     train = TrainConfig(**{**cfg.train, "method": method, "seed": seed, **overrides})
-    return RunSpec(data=cfg.data, train=train, exec=exec_cfg or cfg.exec, out=str(out))
+    return RunSpec(data=cfg.data, train=train, exec=exec_cfg or cfg.exec, out=str(run.root))
 
 
 def plan(cfg: CompareConfig, out: Path) -> dict[str, list[tuple[str, RunSpec]]]:
     """All runs, grouped: 'main' (Table 1), 'rounds' (Figure 4b), 'actions' (Table 4)."""
+    lay = CompareLayout(out)
     groups: dict[str, list[tuple[str, RunSpec]]] = {"main": [], "rounds": [], "actions": []}
     for m in cfg.methods:
         for s in range(cfg.seeds):
-            groups["main"].append((m, _spec(cfg, out / m / f"seed{s}", m, s)))
+            groups["main"].append((m, _spec(cfg, lay.run(m, s), m, s)))
     sweep_seeds = cfg.sweep_seeds or cfg.seeds
     for k in cfg.rounds_sweep:
         for s in range(sweep_seeds):
-            groups["rounds"].append((str(k), _spec(cfg, out / f"rounds_K{k}" / f"seed{s}", "iac_t", s, rounds=k)))
+            groups["rounds"].append((str(k), _spec(cfg, lay.rounds_run(k, s), ROUNDS_SWEEP_METHOD, s, rounds=k)))
     for i, acts in enumerate(cfg.action_spaces):
         ecfg = cfg.exec.model_copy(update={"actions": acts})
         for m in TABLE4_METHODS:
             for s in range(sweep_seeds):
-                groups["actions"].append((f"{i}:{m}", _spec(cfg, out / f"actions_{i}" / m / f"seed{s}", m, s, ecfg)))
+                groups["actions"].append((f"{i}:{m}", _spec(cfg, lay.actions_run(i, m, s), m, s, ecfg)))
     return groups
 
 
@@ -79,13 +90,14 @@ def run_compare(cfg: CompareConfig, out: str | Path, workers: int | None = None,
     """Train or load every run, evaluate the rules, write the tables and figures; return the tables."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare_config.json").write_text(json.dumps(cfg.model_dump(), indent=2))
+    lay = CompareLayout(out)
+    lay.config.write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
     groups = plan(cfg, out)
     flat = [s for g in groups.values() for _, s in g]
     (runner or LocalRunner(workers)).map(run_spec, flat)
     dataset = load_data_cached(cfg.data)
-    dataset.summary().to_csv(out / "data_summary.csv", index=False)
-    rules = _rules(cfg, dataset, out / "rules")
+    dataset.summary().to_csv(lay.data_summary, index=False)
+    rules = _rules(cfg, dataset, lay)
     tables = {"table1": table1(cfg, out, rules), "timing": timing(groups["main"])}
     tables["significance"] = significance(cfg, out)
     if groups["rounds"]:
@@ -98,29 +110,29 @@ def run_compare(cfg: CompareConfig, out: str | Path, workers: int | None = None,
         t4.insert(1, "method", [LABELS[v.split(":")[1]] for v in t4["variant"]])
         tables["table4"] = t4.drop(columns="variant")
     for name, t in tables.items():
-        t.to_csv(out / f"{name}.csv", index=False)
+        t.to_csv(lay.table(name), index=False)
     figures(cfg, out, groups, rules)
     return tables
 
 
-def _rules(cfg: CompareConfig, dataset, out: Path) -> dict[str, dict]:
+def _rules(cfg: CompareConfig, dataset, lay: CompareLayout) -> dict[str, dict]:
     from multiexec.algos.evaluation import evaluate
     from multiexec.execution.env import MultiOrderEnv
     from multiexec.policies.rules import make_rule_policy
 
-    out.mkdir(parents=True, exist_ok=True)
+    lay.rules.mkdir(parents=True, exist_ok=True)
     env = MultiOrderEnv(dataset.bars, dataset.orders, cfg.exec)
     train_days = dataset.bars.date_index([dataset.orders[i].date for i in dataset.splits["train"]])
     res = {}
     for name in cfg.rules:
         r = evaluate(env, make_rule_policy(name, dataset.bars, train_days, cfg.exec), dataset.splits["test"])
-        r.orders.to_csv(out / f"orders_{name}.csv", index=False)
+        r.orders.to_csv(lay.rule_orders(name), index=False)
         res[name] = {"metrics": {**r.metrics, "team_return": r.extra["team_return"]}, "profile": r.profile}
     return res
 
 
-def _test_metrics(run_dir: Path) -> dict | None:
-    p = run_dir / "test" / "metrics.json"
+def _test_metrics(run: RunLayout) -> dict | None:
+    p = run.test.metrics
     return json.loads(p.read_text()) if p.is_file() else None
 
 
@@ -138,11 +150,12 @@ def table1(cfg: CompareConfig, out: Path, rules: dict[str, dict]) -> pd.DataFram
                      "team_return": f"{r['metrics']['team_return']:.5f}",
                      **{f"{k}_mean": r["metrics"][k] for k in METRICS + ("team_return",)}})
     for m in cfg.methods:
-        ms = [x for x in (_test_metrics(out / m / f"seed{s}") for s in range(cfg.seeds)) if x is not None]
+        lay = CompareLayout(out)
+        ms = [x for x in (_test_metrics(lay.run(m, s)) for s in range(cfg.seeds)) if x is not None]
         if not ms:
             continue
-        row = {"method": LABELS[m], "group": "single-order RL" if m in ("ppo", "ddqn") else "multi-agent RL",
-               "seeds": len(ms)}
+        spec = get_method(m)
+        row = {"method": spec.label, "group": spec.family, "seeds": len(ms)}
         for k in METRICS:
             row[k] = _fmt([x[k] for x in ms])
         row["team_return"] = _fmt([x["team_return"] for x in ms], digits=5)
@@ -153,9 +166,9 @@ def table1(cfg: CompareConfig, out: Path, rules: dict[str, dict]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def _seed_mean_eg(run_dirs: list[Path]) -> pd.Series | None:
-    frames = [pd.read_csv(d / "test" / "orders.csv").set_index(["day_id", "symbol"])["eg_bps"]
-              for d in run_dirs if (d / "test" / "orders.csv").is_file()]
+def _seed_mean_eg(runs: list[RunLayout]) -> pd.Series | None:
+    frames = [pd.read_csv(r.test.orders).set_index(["day_id", "symbol"])["eg_bps"]
+              for r in runs if r.test.orders.is_file()]
     return pd.concat(frames, axis=1).mean(axis=1) if frames else None
 
 
@@ -163,7 +176,8 @@ def significance(cfg: CompareConfig, out: Path) -> pd.DataFrame:
     """Paired tests (over test orders) of each learned method's seed-averaged EG against the best one."""
     from multiexec.execution.metrics import paired_test
 
-    eg = {m: _seed_mean_eg([out / m / f"seed{s}" for s in range(cfg.seeds)]) for m in cfg.methods}
+    lay = CompareLayout(out)
+    eg = {m: _seed_mean_eg([lay.run(m, s) for s in range(cfg.seeds)]) for m in cfg.methods}
     eg = {m: v for m, v in eg.items() if v is not None}
     if not eg:
         return pd.DataFrame()
@@ -181,7 +195,7 @@ def timing(main: list[tuple[str, RunSpec]]) -> pd.DataFrame:
     """Measured training time and throughput of every run of Table 1."""
     rows = []
     for m, spec in main:
-        p = Path(spec.out) / "summary.json"
+        p = RunLayout(spec.out).summary
         if p.is_file():
             s = json.loads(p.read_text())
             rows.append({"method": m, "seed": spec.train.seed, "days": s["days"], "order_steps": s["order_steps"],
@@ -192,7 +206,7 @@ def timing(main: list[tuple[str, RunSpec]]) -> pd.DataFrame:
 def _grouped_metrics(group: list[tuple[str, RunSpec]], key: str) -> pd.DataFrame:
     by: dict[str, list[dict]] = {}
     for k, spec in group:
-        m = _test_metrics(Path(spec.out))
+        m = _test_metrics(RunLayout(spec.out))
         if m is not None:
             by.setdefault(k, []).append(m)
     rows = []
@@ -223,7 +237,7 @@ def _fig_learning(cfg: CompareConfig, out: Path) -> Path:
     for m in cfg.methods:
         curves = []
         for s in range(cfg.seeds):
-            p = out / m / f"seed{s}" / "metrics.csv"
+            p = CompareLayout(out).run(m, s).metrics
             if p.is_file():
                 log = pd.read_csv(p)
                 curves.append(log[log.kind == "valid"][["order_steps", "team_return", "EG_bps"]].to_numpy())
@@ -241,28 +255,40 @@ def _fig_learning(cfg: CompareConfig, out: Path) -> Path:
     ax[0].legend(fontsize=8)
     fig.suptitle("Learning curves (mean ± std over seeds) — paper Figure 8")
     fig.tight_layout()
-    path = out / "fig8_learning_curves.png"
+    path = CompareLayout(out).figure("fig8_learning_curves.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def _mean_profile(run_dirs: list[Path]) -> dict[str, np.ndarray] | None:
-    ps = [json.loads((d / "test" / "profile.json").read_text()) for d in run_dirs if (d / "test" / "profile.json").is_file()]
+def _mean_profile(runs: list[RunLayout]) -> dict[str, np.ndarray] | None:
+    ps = [json.loads(r.test.profile.read_text()) for r in runs if r.test.profile.is_file()]
     if not ps:
         return None
     return {k: np.mean([p[k] for p in ps], axis=0) for k in ps[0]}
 
 
+def _intention_methods(methods: list[str]) -> list[str]:
+    """The methods with intention rounds (IaC), in the registry's order."""
+    return [m for m in methods_where(intentions=True) if m in methods]
+
+
+def _profile_methods(methods: list[str]) -> list[str]:
+    """The methods of the profile figure (registry ``profile``): the intention methods last first, one of them only."""
+    shown = [m for m in reversed(methods_where(profile=True)) if m in methods]
+    iac = [m for m in shown if get_method(m).intentions]
+    return [m for m in shown if not get_method(m).intentions or m == iac[0]]
+
+
 def _fig_profile(cfg: CompareConfig, out: Path) -> Path | None:
     from multiexec.execution.plots import plot_profiles
 
-    shown = [m for m in ("iac_t", "iac_c", "ppo") if m in cfg.methods]
-    shown = [m for m in shown if m != "iac_c" or "iac_t" not in shown]
-    profiles = [(LABELS[m], p) for m in shown if (p := _mean_profile([out / m / f"seed{s}" for s in range(cfg.seeds)]))]
+    lay = CompareLayout(out)
+    shown = _profile_methods(cfg.methods)
+    profiles = [(LABELS[m], p) for m in shown if (p := _mean_profile([lay.run(m, s) for s in range(cfg.seeds)]))]
     if not profiles:
         return None
-    path = out / "fig3b_profile.png"
+    path = lay.figure("fig3b_profile.png")
     plot_profiles(profiles, path, title="execution profile on the test split")
     return path
 
@@ -270,12 +296,13 @@ def _fig_profile(cfg: CompareConfig, out: Path) -> Path | None:
 def _fig_rounds(cfg: CompareConfig, out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
-    iac = [m for m in ("iac_c", "iac_t") if m in cfg.methods]
+    lay = CompareLayout(out)
+    iac = _intention_methods(cfg.methods)
     if not iac:
         return None
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
     for m in iac:
-        frames = [pd.read_csv(p) for s in range(cfg.seeds) if (p := out / m / f"seed{s}" / "test" / "rounds.csv").is_file()]
+        frames = [pd.read_csv(p) for s in range(cfg.seeds) if (p := lay.run(m, s).test.rounds).is_file()]
         if not frames:
             continue
         df = pd.concat(frames).groupby("round")[["EG_bps", "TOC_pct"]].agg(["mean", "std"])
@@ -287,7 +314,7 @@ def _fig_rounds(cfg: CompareConfig, out: Path) -> Path | None:
     ax[0].legend()
     fig.suptitle("Intended actions of each round — paper Figure 3c")
     fig.tight_layout()
-    path = out / "fig3c_rounds.png"
+    path = lay.figure("fig3c_rounds.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -296,13 +323,14 @@ def _fig_rounds(cfg: CompareConfig, out: Path) -> Path | None:
 def _fig_convergence(cfg: CompareConfig, out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
-    iac = [m for m in ("iac_c", "iac_t") if m in cfg.methods]
+    lay = CompareLayout(out)
+    iac = _intention_methods(cfg.methods)
     if not iac:
         return None
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for m in iac:
         conv = [json.loads(p.read_text())["abs_change"] for s in range(cfg.seeds)
-                if (p := out / m / f"seed{s}" / "test" / "convergence.json").is_file()]
+                if (p := lay.run(m, s).test.convergence).is_file()]
         conv = [c for c in conv if c]
         if not conv:
             continue
@@ -313,7 +341,7 @@ def _fig_convergence(cfg: CompareConfig, out: Path) -> Path | None:
            title="Convergence of intended actions — paper Figure 4a")
     ax.legend()
     fig.tight_layout()
-    path = out / "fig4a_convergence.png"
+    path = lay.figure("fig4a_convergence.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -322,7 +350,8 @@ def _fig_convergence(cfg: CompareConfig, out: Path) -> Path | None:
 def _fig_rounds_k(out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
-    p = out / "rounds_K.csv"
+    lay = CompareLayout(out)
+    p = lay.table("rounds_K")
     if not p.is_file():
         return None
     df = pd.read_csv(p).sort_values("K")
@@ -332,7 +361,7 @@ def _fig_rounds_k(out: Path) -> Path | None:
         ax[j].set(xlabel="communication rounds K", ylabel=f"test {col}")
     fig.suptitle("IaC^T against the number of rounds K — paper Figure 4b")
     fig.tight_layout()
-    path = out / "fig4b_rounds.png"
+    path = lay.figure("fig4b_rounds.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -8,6 +8,7 @@ import numpy as np
 
 from multiexec.execution.env import MultiOrderEnv
 from multiexec.execution.evaluate import EvalResult, run_policy
+from multiexec.policies.base import Policy
 
 
 class _RewardRecorder:
@@ -39,7 +40,7 @@ class IntentionRecorder:
     agents change from round to round (paper Figure 4a): for each round k >= 2, the mean absolute change of
     the intended fraction from round k-1, and the share of agents whose intention changed."""
 
-    def __init__(self, policy, action_values: np.ndarray):
+    def __init__(self, policy: Policy, action_values: np.ndarray):
         self.policy = policy
         self.name = policy.name
         self.values = np.asarray(action_values, dtype=np.float64)
@@ -67,7 +68,7 @@ class IntentionRecorder:
         return {"abs_change": list(self.abs_change / self.count), "changed": list(self.changed / self.count)}
 
 
-def evaluate(env: MultiOrderEnv, policy, day_ids: Sequence[int], progress: bool = False) -> EvalResult:
+def evaluate(env: MultiOrderEnv, policy: Policy, day_ids: Sequence[int], progress: bool = False) -> EvalResult:
     """Run ``policy`` on ``day_ids`` and return its results, with ``extra['team_return']`` the mean over days of
     the day's summed team reward (eq. 8) — the objective used for model selection."""
     rec = _RewardRecorder(env)

@@ -4,7 +4,7 @@ Both expose the same small interface used by :mod:`multiexec.algos.train`:
 ``learn(env, day_ids) -> stats``, ``agent`` (the :class:`ExecAgent` to evaluate and save),
 ``state_dict()`` / ``load_state_dict()`` (optimiser and counters for resuming).
 
-DDQN uses the project's one Double DQN (:mod:`multiexec.algos.ddqn`) with an ensemble of one member: each
+DDQN uses the project's one Double DQN (:mod:`multiexec.algos.rl`) with an ensemble of one member: each
 alive order at each step is one transition of its own (single-order optimisation, eq. 7). The transition's
 state is the order's packed observation (history, current features, step); the Q-network is the shared
 extractor E plus a three-layer MLP head over the discrete actions.
@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from multiexec.algos.ddqn import DDQNArgs, DoubleDQN, VmapEnsemble
+from multiexec.algos.rl import DDQNConfig, DoubleDQN, VmapEnsemble
 from multiexec.algos.ppo import PPOConfig, collect_rollout, ppo_update
 from multiexec.policies.agents import AgentConfig, ExecAgent, obs_tensors
 
@@ -46,20 +45,25 @@ class PPOLearner:
         self.gen.set_state(state["gen"])
 
 
-class DDQNConfig(BaseModel):
-    """DDQN settings (Table 5 of the paper: batch 128, target update every 200, policy update every 16)."""
+# The execution agents' Double DQN (Table 5 of the paper: batch 128, target update every 200 gradient steps, a
+# gradient step per 16 transitions); scheduled per transition, since a step brings one transition per alive order.
+EXEC_DDQN: dict = dict(learning_rate=1e-4, batch_size=128, buffer_size=50_000, drop_oldest_half=False, gamma=1.0,
+                       schedule="transitions", train_frequency=16, target_network_frequency=200, epsilon_start=1.0,
+                       epsilon_min=0.05, epsilon_decay=0.999, epsilon_decay_every=1, learning_starts=None,
+                       max_grad_norm=1.0, reward_scale=100.0)
+# names of the former execution-only DDQN settings (config files and saved runs written before the merge)
+LEGACY_DDQN_KEYS = {"lr": "learning_rate", "target_every": "target_network_frequency",
+                    "transitions_per_update": "train_frequency"}
 
-    model_config = ConfigDict(extra="forbid")
 
-    lr: float = Field(1e-4, gt=0)
-    batch_size: int = Field(128, ge=1, description="transitions per gradient step")
-    buffer_size: int = Field(50_000, ge=1, description="replay memory (transitions)")
-    target_every: int = Field(200, ge=1, description="gradient steps between target-network copies")
-    transitions_per_update: int = Field(16, ge=1, description="order-steps collected per gradient step")
-    epsilon_start: float = Field(1.0, ge=0, le=1)
-    epsilon_min: float = Field(0.05, ge=0, le=1)
-    epsilon_decay: float = Field(0.999, gt=0, le=1, description="epsilon factor per gradient step")
-    reward_scale: float = Field(100.0, gt=0)
+def exec_ddqn_config(**overrides) -> DDQNConfig:
+    """The execution agents' :class:`~multiexec.algos.rl.DDQNConfig`: :data:`EXEC_DDQN` with ``overrides``."""
+    return DDQNConfig(**exec_ddqn_values(overrides))
+
+
+def exec_ddqn_values(values: dict) -> dict:
+    """``values`` (new or legacy names) over the execution defaults."""
+    return {**EXEC_DDQN, **{LEGACY_DDQN_KEYS.get(k, k): v for k, v in values.items()}}
 
 
 class PackedQ(nn.Module):
@@ -94,24 +98,15 @@ def pack_states(obs) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class DDQNLearner:
-    """Double DQN (``multiexec.algos.ddqn``) on the per-order reward (eq. 7)."""
+    """Double DQN (:mod:`multiexec.algos.rl`) on the per-order reward (eq. 7)."""
 
     def __init__(self, agent_cfg: AgentConfig, cfg: DDQNConfig, n_steps: int, seed: int):
         self.cfg = cfg
         self.n_actions = agent_cfg.n_actions
         torch.manual_seed(seed)
         ens = VmapEnsemble(lambda: PackedQ(agent_cfg, n_steps), 1)
-        args = DDQNArgs(
-            learning_rate=cfg.lr, batch_size=cfg.batch_size, buffer_size=cfg.buffer_size, drop_oldest_half=False,
-            gamma=1.0, target_network_frequency=10**12, epsilon_start=cfg.epsilon_start, epsilon_decay=1.0,
-            epsilon_decay_every=1, epsilon_min=cfg.epsilon_min, learning_starts=10**12, train_frequency=1,
-            max_grad_norm=1.0,
-        )
-        # scheduling (gradient steps per transitions, target copies, epsilon) is done here, per gradient step
-        self.dqn = DoubleDQN(ens, args, self._candidates, seed=seed)
+        self.dqn = DoubleDQN(ens, cfg, self._candidates, seed=seed)
         self.agent = ExecAgent(agent_cfg)
-        self.grad_steps = 0
-        self._pending = 0.0
         self._sync_agent()
 
     def _candidates(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,22 +136,15 @@ class DDQNLearner:
             n = int(sel.sum())
             if n:
                 term = torch.full((n,), float(t == T - 1)) if t == T - 1 else (~alive_next.reshape(-1)[sel]).float()
-                self.dqn.memory.add(
-                    obs=state.reshape(-1, state.shape[-1])[sel].unsqueeze(0),
-                    action=idx.reshape(-1)[sel].float().unsqueeze(0),
-                    reward=torch.as_tensor(order_r.reshape(-1) * self.cfg.reward_scale, dtype=torch.float32)[sel].unsqueeze(0),
-                    next_obs=nxt.reshape(-1, nxt.shape[-1])[sel].unsqueeze(0),
-                    done=term.unsqueeze(0),
+                made = self.dqn.observe(
+                    state.reshape(-1, state.shape[-1])[sel].unsqueeze(0),
+                    idx.reshape(-1)[sel].float().unsqueeze(0),
+                    torch.as_tensor(order_r.reshape(-1) * self.cfg.reward_scale, dtype=torch.float32)[sel].unsqueeze(0),
+                    nxt.reshape(-1, nxt.shape[-1])[sel].unsqueeze(0),
+                    term.unsqueeze(0),
                 )
+                losses += [float(loss[0]) for loss in made]
                 n_trans += n
-                self._pending += n / self.cfg.transitions_per_update
-            while self._pending >= 1 and len(self.dqn.memory) >= self.cfg.batch_size:
-                self._pending -= 1
-                losses.append(float(self.dqn.train_step()[0]))
-                self.grad_steps += 1
-                if self.grad_steps % self.cfg.target_every == 0:
-                    self.dqn.update_target()
-                self.dqn.epsilon = max(self.cfg.epsilon_min, self.dqn.epsilon * self.cfg.epsilon_decay)
         self._sync_agent()
         return {
             "td_loss": float(np.mean(losses)) if losses else float("nan"),
@@ -167,11 +155,11 @@ class DDQNLearner:
         }
 
     def state_dict(self) -> dict:
-        return {"dqn": self.dqn.state_dict(), "grad_steps": self.grad_steps, "pending": self._pending,
-                "gen": self.dqn.gen.get_state()}
+        return {"dqn": self.dqn.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.dqn.load_state_dict(state["dqn"])
-        self.grad_steps, self._pending = state["grad_steps"], state["pending"]
-        self.dqn.gen.set_state(state["gen"])
+        if "grad_steps" in state:  # a checkpoint written before the schedule moved into DoubleDQN
+            self.dqn.grad_steps, self.dqn.pending = state["grad_steps"], state["pending"]
+            self.dqn.gen.set_state(state["gen"])
         self._sync_agent()

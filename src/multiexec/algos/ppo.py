@@ -1,19 +1,13 @@
 """PPO for the execution agents, with IaC's action value attribution (paper eqs. 16-19).
 
 A rollout is a batch of whole days stepped together. For each decision the agent may emit several
-trained decisions ``R``: the K rounds of intended actions for IaC, one otherwise. Advantages per round:
+trained decisions ``R``: the K rounds of intended actions for IaC, one otherwise. The policy term of the loss comes
+from the method's advantage estimator (:mod:`multiexec.algos.advantages`; ``PPOConfig.advantage`` overrides it);
+the generic pieces (GAE, clipped surrogate, normalisation) live in :mod:`multiexec.algos.rl`.
 
-- one decision (PPO, CommNet, TarMAC, IS): GAE(γ, λ) of the order's reward (eq. 7) for PPO, of the team
-  reward (eq. 8) for the team methods.
-- IaC with sampled intentions (the paper's literal form; eq. 16 with Q̂(s, a_0) = 0):
-  ``A_k = Q̂(s, a_k) - Q̂(s, a_{k-1})`` for k < K, and for k = K the value of the actions actually taken,
-  estimated by the λ-return of the trajectory (GAE advantage + V(s)), minus Q̂(s, a_{K-1}). The loss (eq. 19)
-  averages the clipped PPO surrogate over the K rounds.
-- IaC with soft intentions (the default): see :func:`_soft_iac_objective`.
-
-Q̂ is fitted on the taken actions a_K against the λ-return. Policy terms count only agents
-that are alive (order not finished) at steps whose action matters (the last step is forced by the
-environment); value and Q̂ terms count every real order.
+Methods with intention rounds (IaC) fit Q̂ on the taken actions a_K against the λ-return; Intention Sharing adds
+its model losses. Policy terms count only agents that are alive (order not finished) at steps whose action
+matters (the last step is forced by the environment); value and Q̂ terms count every real order.
 """
 
 from __future__ import annotations
@@ -22,10 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch.distributions import Categorical
 
+from multiexec.algos.advantages import LossBatch, estimator_names, get_estimator
+from multiexec.algos.rl import gae
 from multiexec.policies.agents import ExecAgent, obs_tensors
+
 
 
 class PPOConfig(BaseModel):
@@ -50,6 +47,15 @@ class PPOConfig(BaseModel):
     intent_coef: float = Field(0.0, ge=0, description="IaC (soft intentions): weight of the attribution objective of "
                                "the rounds k < K (0: those rounds learn only through the executed round; see "
                                "docs/iac_investigation.md §6 for why 0 is the default)")
+    advantage: str | None = Field(None, description="advantage estimator (multiexec.algos.advantages); None: the "
+                                  "method's own (multiexec.policies.registry)")
+
+    @field_validator("advantage")
+    @classmethod
+    def _known_estimator(cls, v: str | None) -> str | None:
+        if v is not None and v not in estimator_names():
+            raise ValueError(f"unknown advantage estimator {v!r}; choose one of {', '.join(estimator_names())}")
+        return v
 
 
 @dataclass
@@ -108,60 +114,6 @@ def collect_rollout(env, agent: ExecAgent, day_ids: np.ndarray, reward_scale: fl
     )
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalised advantage estimates over the time axis 1 of (B, T, N); the day ends after T (V_T = 0).
-
-    Returns (advantages, λ-returns = advantages + values).
-    """
-    T = rewards.shape[1]
-    adv = torch.zeros_like(rewards)
-    last = torch.zeros_like(rewards[:, 0])
-    for t in reversed(range(T)):
-        next_v = values[:, t + 1] if t + 1 < T else torch.zeros_like(values[:, t])
-        delta = rewards[:, t] + gamma * next_v - values[:, t]
-        last = delta + gamma * lam * last
-        adv[:, t] = last
-    return adv, adv + values
-
-
-def attribution_advantages(q_intended: torch.Tensor, q_final: torch.Tensor) -> torch.Tensor:
-    """IaC action value attribution (eq. 16, Q̂(s, a_0) = 0).
-
-    ``q_intended`` (K-1, ...) = Q̂(s, a_k) for k = 1..K-1; ``q_final`` (...) = the value of the executed a_K.
-    Returns (K, ...) with A_k = Q(s, a_k) - Q(s, a_{k-1}); the A_k sum to ``q_final``.
-    """
-    q = torch.cat([q_intended, q_final.unsqueeze(0)], dim=0)
-    prev = torch.cat([torch.zeros_like(q[:1]), q[:-1]], dim=0)
-    return q - prev
-
-
-def _moments(adv: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and standard deviation (+1e-8) over the masked entries of each leading slice, shaped to broadcast."""
-    m = mask.to(adv.dtype)
-    n = m.flatten(1).sum(1).clamp_min(1.0)
-    shape = (-1,) + (1,) * (adv.dim() - 1)
-    mean = (adv * m).flatten(1).sum(1) / n
-    var = (((adv - mean.view(shape)) ** 2) * m).flatten(1).sum(1) / n
-    return mean.view(shape), var.sqrt().view(shape) + 1e-8
-
-
-def normalise(adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Zero-mean, unit-std advantages over the masked entries of each leading slice (round)."""
-    mean, std = _moments(adv, mask)
-    return (adv - mean) / std
-
-
-def clipped_surrogate(
-    new_logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, clip: float
-) -> torch.Tensor:
-    """PPO's clipped objective, averaged over masked entries of each round, then over rounds (eq. 19)."""
-    ratio = torch.exp(new_logp - old_logp)
-    obj = torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
-    m = mask.to(obj.dtype)
-    per_round = (obj * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
-    return per_round.mean()
-
-
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.to(x.dtype)
     return (x * m).sum() / m.sum().clamp_min(1.0)
@@ -188,30 +140,22 @@ def ppo_loss(agent: ExecAgent, roll: Rollout, days: torch.Tensor, adv: torch.Ten
     dec = agent.decide(h0, alive, given=given)
     dist = Categorical(logits=dec.logits)
     new_logp = dist.log_prob(given)
+    spec = agent.spec
     stats: dict[str, float] = {}
     q_loss = torch.zeros(())
     pmask = acting.unsqueeze(0).expand(R, S, N)
-    iac = agent.cfg.method in ("iac_c", "iac_t")
-    if iac:  # Q̂ is fitted on the executed actions in both forms
+    if spec.intentions:  # Q̂ is fitted on the executed actions
         q_loss = _masked_mean((agent.qhat(h0, given[-1], alive) - ret_f) ** 2, valid)
         stats["q_loss"] = float(q_loss.detach())
-    if iac and agent.cfg.intentions == "soft":
-        pg, intent = _soft_iac_objective(agent, dec, h0, alive, acting, ret_f, new_logp[-1], old_logp[-1], cfg)
-        stats["intent"] = float(intent.detach())
-        pg = pg + cfg.intent_coef * intent
-    elif iac:
-        with torch.no_grad():
-            q_int = torch.stack([agent.qhat(h0, given[k], alive) for k in range(R - 1)]) if R > 1 else ret_f[:0]
-            round_adv = attribution_advantages(q_int.reshape(R - 1, S, N), ret_f)
-        round_adv = normalise(round_adv, pmask)
-        pg = clipped_surrogate(new_logp, old_logp, round_adv, pmask, cfg.clip)
-    else:
-        round_adv = normalise(adv_f.unsqueeze(0).expand(R, S, N), pmask)
-        pg = clipped_surrogate(new_logp, old_logp, round_adv, pmask, cfg.clip)
+    estimator = get_estimator(cfg.advantage or spec.advantage)
+    obj = estimator(LossBatch(agent=agent, cfg=cfg, dec=dec, h0=h0, alive=alive, acting=acting, given=given,
+                              new_logp=new_logp, old_logp=old_logp, adv=adv_f, ret=ret_f))
+    pg = obj.pg
+    stats.update(obj.stats)
     v_loss = _masked_mean((dec.value - ret_f) ** 2, valid)
-    entropy = _masked_mean(dist.entropy(), pmask)
+    entropy = _masked_mean(dist.entropy()[obj.trained], pmask[obj.trained])
     loss = -pg + cfg.value_coef * v_loss + cfg.q_coef * q_loss - cfg.entropy_coef * entropy
-    if agent.cfg.method == "is":
+    if spec.imagination:
         h0_next = torch.cat([h0_ep[:, 1:], torch.zeros_like(h0_ep[:, :1])], 1).reshape(S, N, -1)
         act = roll.active[days]
         alive_next = torch.cat([act[:, 1:], torch.zeros_like(act[:, :1])], 1).reshape(S, N)
@@ -223,42 +167,6 @@ def ppo_loss(agent: ExecAgent, roll: Rollout, days: torch.Tensor, adv: torch.Ten
     stats.update(pg=float(pg.detach()), v_loss=float(v_loss.detach()), entropy=float(entropy.detach()),
                  approx_kl=float(approx_kl))
     return loss, stats
-
-
-def _soft_iac_objective(agent: ExecAgent, dec, h0: torch.Tensor, alive: torch.Tensor, acting: torch.Tensor,
-                        ret: torch.Tensor, new_logp: torch.Tensor, old_logp: torch.Tensor,
-                        cfg: PPOConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """IaC with soft intentions: (clipped surrogate of the executed round, attribution objective of rounds k < K).
-
-    Executed round K: ``A_K = G - E_{a~π_{K-1}} Q̂(s, a)`` (eq. 16 with the last intention's expected value in
-    place of Q̂(s, a_{K-1}); V(s) when K = 1), G the λ-return. Rounds k < K: ascend the expected attribution
-    ``E_{a~π_k}[Q̂(s, a) - E_{π_k} Q̂]`` through π_k (an all-actions policy gradient: no sampling noise, and
-    Q̂ is judged against the others' intentions of the same round). Both are divided by one scale, the
-    standard deviation of A_K, so the rounds keep their relative weight.
-    """
-    probs = dec.aux.get("intent_probs")  # (K-1, S, N, A) or None when K = 1
-    rounds = 0 if probs is None else probs.shape[0]
-    with torch.no_grad():
-        h = h0.detach()
-        # Q̂ of each own action against the others' intentions, for the rounds that need it: the last intention
-        # (the executed round's baseline) and, when their objective is on, every intention
-        need = range(rounds) if cfg.intent_coef > 0 else range(max(rounds - 1, 0), rounds)
-        q_all = {k: agent.qhat.every_action(h, probs[k].detach(), alive) for k in need}
-        if probs is None:
-            adv = ret - dec.value.detach()
-        else:
-            adv = ret - (probs[-1].detach() * q_all[rounds - 1]).sum(-1)
-        mean, scale = _moments(adv.unsqueeze(0), acting.unsqueeze(0))
-        adv = (adv - mean[0]) / scale[0]
-    pg = clipped_surrogate(new_logp.unsqueeze(0), old_logp.unsqueeze(0), adv.unsqueeze(0), acting.unsqueeze(0), cfg.clip)
-    if cfg.intent_coef == 0 or rounds == 0:
-        return pg, torch.zeros(())
-    terms = []
-    for k in range(rounds):
-        p = probs[k].detach()
-        q = (q_all[k] - (p * q_all[k]).sum(-1, keepdim=True)) / scale[0]
-        terms.append(_masked_mean((probs[k] * q).sum(-1), acting))
-    return pg, torch.stack(terms).mean()
 
 
 def ppo_update(agent: ExecAgent, opt: torch.optim.Optimizer, roll: Rollout, cfg: PPOConfig,

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from multiexec.algos.compare import LABELS
-from multiexec.policies.agents import METHODS
+from multiexec.algos.layout import CompareLayout
+from multiexec.policies.registry import METHODS, method_names
 
 FIGURES = [
     ("fig8_learning_curves.png", "Learning curves on the validation split (paper Figure 8)"),
@@ -40,14 +41,14 @@ def claims(t1: pd.DataFrame, rounds_k: pd.DataFrame | None) -> list[str]:
     if learned.empty:
         return ["no learned method finished"]
     toc, eg = learned["TOC_pct_mean"], learned["EG_bps_mean"]
-    single = [m for m in ("PPO", "DDQN") if m in learned.index]
+    single = [s.label for s in METHODS.values() if s.single_order and s.label in learned.index]
     multi = [m for m in learned.index if m not in single]
     if single and multi:
         hi_multi, lo_single = max(toc[multi]), min(toc[single])
         verdict = "yes" if hi_multi < lo_single else ("tie" if np.isclose(hi_multi, lo_single) else "no")
         out.append(f"Multi-agent methods have lower TOC than PPO and DDQN: **{verdict}** — TOC (%) "
                    + ", ".join(f"{m} {toc[m]:.2f}" for m in single + multi) + ".")
-    iac = [m for m in ("IaC^C", "IaC^T") if m in learned.index]
+    iac = [s.label for s in METHODS.values() if s.intentions and s.label in learned.index]
     if iac:
         best_eg, best_toc = eg.idxmax(), toc.idxmin()
         out.append(f"IaC has the highest EG of the learned methods: **{'yes' if best_eg in iac else 'no'}** "
@@ -69,7 +70,7 @@ def claims(t1: pd.DataFrame, rounds_k: pd.DataFrame | None) -> list[str]:
 def _command(cfg: dict, run_dir: Path) -> str:
     """The ``multiexec compare`` call that makes this folder's runs (the data source is the folder's name)."""
     parts = [f"multiexec compare --data {run_dir.name} --seeds {cfg['seeds']}",
-             "" if sorted(cfg["methods"]) == sorted(METHODS) else f"--methods {','.join(cfg['methods'])}"]
+             "" if sorted(cfg["methods"]) == sorted(method_names()) else f"--methods {','.join(cfg['methods'])}"]
     for key, flag in (("train_days", "--train-days"), ("eval_every", "--eval-every")):
         if key in cfg["train"]:
             parts.append(f"{flag} {cfg['train'][key]}")
@@ -86,22 +87,23 @@ def _command(cfg: dict, run_dir: Path) -> str:
 def section(run_dir: Path, doc_dir: Path, title: str) -> str:
     """Markdown for one compare folder; its figures are copied next to the document."""
     run_dir = Path(run_dir)
-    cfg = json.loads((run_dir / "compare_config.json").read_text())
-    t1 = pd.read_csv(run_dir / "table1.csv")
+    lay = CompareLayout(run_dir)
+    cfg = json.loads(lay.config.read_text())
+    t1 = pd.read_csv(lay.table("table1"))
     fig_dir = doc_dir / "results" / run_dir.name
     fig_dir.mkdir(parents=True, exist_ok=True)
     parts = [f"## {title}\n", f"Runs: `{run_dir}`; data config `{json.dumps(cfg['data'])}`; seeds: {cfg['seeds']}; "
              f"training overrides: `{json.dumps(cfg['train'])}`. Made by `{_command(cfg, run_dir)}` "
              "(its finished runs are read back, not retrained).\n"]
-    if (run_dir / "data_summary.csv").is_file():
-        parts += ["### Data (orders per split)\n", _md(pd.read_csv(run_dir / "data_summary.csv"))]
+    if lay.data_summary.is_file():
+        parts += ["### Data (orders per split)\n", _md(pd.read_csv(lay.data_summary))]
     show = ["method", "group", "seeds", "EG_bps", "ARR_pct", "POS_pct", "GLR", "TOC_pct", "fill_pct", "team_return"]
     parts += ["### Table 1 (test split; learned: mean ± std over seeds)\n",
               "EG in basis points; team_return: the day's summed team reward (eq. 8), the training objective.\n",
               _md(t1[show])]
-    rounds_k = pd.read_csv(run_dir / "rounds_K.csv") if (run_dir / "rounds_K.csv").is_file() else None
+    rounds_k = pd.read_csv(lay.table("rounds_K")) if lay.table("rounds_K").is_file() else None
     parts += ["### The paper's claims, checked\n", "\n".join(f"- {c}" for c in claims(t1, rounds_k)) + "\n"]
-    sig = run_dir / "significance.csv"
+    sig = lay.table("significance")
     if sig.is_file() and sig.stat().st_size > 1:
         df = pd.read_csv(sig)
         cols = ["best", "vs", "mean_diff_bps", "ci_low", "ci_high", "t_pvalue", "wilcoxon_pvalue", "n",
@@ -110,7 +112,7 @@ def section(run_dir: Path, doc_dir: Path, title: str) -> str:
                   "t and Wilcoxon over orders (CI too); day_t_pvalue: t-test over the days' mean differences — the "
                   "one to trust, since the orders of one day share its market move and cash.\n",
                   _md(df[[c for c in cols if c in df.columns]])]
-    tim = run_dir / "timing.csv"
+    tim = lay.table("timing")
     if tim.is_file() and tim.stat().st_size > 1:
         df = pd.read_csv(tim)
         agg = df.groupby("method").agg(runs=("seed", "count"), seconds_mean=("seconds", "mean"),
@@ -121,10 +123,10 @@ def section(run_dir: Path, doc_dir: Path, title: str) -> str:
                   f"Sum over all runs: {total / 60:.1f} CPU-minutes (runs spread over the cores by the runner).\n"]
     if rounds_k is not None:
         parts += ["### EG against K (IaC^T)\n", _md(rounds_k)]
-    if (run_dir / "table4.csv").is_file():
-        parts += ["### Table 4: action spaces\n", _md(pd.read_csv(run_dir / "table4.csv"))]
+    if lay.table("table4").is_file():
+        parts += ["### Table 4: action spaces\n", _md(pd.read_csv(lay.table("table4")))]
     for name, caption in FIGURES:
-        src = run_dir / name
+        src = lay.figure(name)
         if src.is_file():
             shutil.copy2(src, fig_dir / name)
             parts.append(f"**{caption}**\n\n![{caption}](results/{run_dir.name}/{name})\n")

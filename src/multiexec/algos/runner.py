@@ -1,6 +1,6 @@
 """Independent runs (method × seed × variant) as self-contained jobs, and runners that execute them.
 
-A job is a :class:`RunSpec` (plain, picklable, JSON-serialisable) and the work is the module-level function
+A job is a :class:`RunSpec` (a validated model, picklable and JSON round-trippable) and the work is the module-level function
 :func:`run_spec`: it loads the data, trains (or resumes, or finds the finished run), evaluates the selected
 agent on the test split and returns a small dict. Nothing else is shared between jobs, so a runner only has
 to call ``run_spec`` somewhere: :class:`LocalRunner` uses a process pool over the machine's cores;
@@ -8,13 +8,14 @@ to call ``run_spec`` somewhere: :class:`LocalRunner` uses a process pool over th
 ``multiexec compare --runner ray --ray-address auto``). Outputs are written to ``spec.out``, so on a
 cluster ``--out`` must be a folder every node can reach (a shared file system).
 
-Per-run outputs (beside the training outputs of :mod:`multiexec.algos.train`), in ``<out>/test/``::
+Per-run outputs (beside the training outputs of :mod:`multiexec.algos.train`), in ``<out>/test/``
+(:class:`multiexec.algos.layout.EvalLayout`)::
 
     metrics.json       EG, ARR, POS, GLR, TOC, fill, team_return on the test split
     orders.csv days.csv per-order and per-day results
     profile.json       average requested (intended) and executed fraction per step, buys and sells
-    rounds.csv         IaC only: metrics when acting with the intended actions of round k (k = 1..K)
-    convergence.json   IaC only: mean change of the intended actions between rounds
+    rounds.csv         methods with intention rounds (IaC): metrics when acting with the intended actions of round k
+    convergence.json   methods with intention rounds (IaC): mean change of the intended actions between rounds
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
+from multiexec.algos.layout import EvalLayout, RunLayout
 from multiexec.algos.train import TrainConfig
+from multiexec.data.dataset import DataConfig
 from multiexec.errors import MultiexecError
 from multiexec.execution.env import ExecConfig
+from multiexec.execution.lob_market import LOBMarketConfig
+from multiexec.policies.base import Policy
 
 _DATA_CACHE: dict[str, object] = {}
 
@@ -41,21 +46,37 @@ class RunSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data: dict = Field(description="DataConfig as a dict (multiexec.data.dataset)")
+    data: DataConfig = Field(default_factory=DataConfig, description="the dataset (multiexec.data.dataset)")
     train: TrainConfig
     exec: ExecConfig = Field(default_factory=ExecConfig)
+    market: LOBMarketConfig | None = Field(None, description="None: trade on the data's bars; else the reactive LOB "
+                                           "market, whose simulated days replace the data (seed: data.seed)")
     out: str
     resume: bool = True
     progress: bool = False
 
 
-def load_data_cached(data: dict):
-    """The dataset of a DataConfig dict, loaded once per process."""
-    from multiexec.data.dataset import DataConfig, load_dataset
+def load_data_cached(data: DataConfig):
+    """The dataset of a DataConfig, loaded once per process."""
+    from multiexec.data.dataset import load_dataset
 
-    key = json.dumps(data, sort_keys=True, default=str)
+    key = data.model_dump_json()
     if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = load_dataset(DataConfig(**data))
+        _DATA_CACHE[key] = load_dataset(data)
+    return _DATA_CACHE[key]
+
+
+def load_run_data(spec: RunSpec):
+    """(dataset, market) of a run: the data and its bars, or the LOB market's simulated days and the market."""
+    if spec.market is None:
+        ds = load_data_cached(spec.data)
+        return ds, ds.bars
+    from multiexec.execution.lob_market import lob_dataset
+
+    key = spec.market.model_dump_json() + f"|{spec.data.seed}|{spec.exec.step_minutes}"
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = lob_dataset(spec.market, seed=spec.data.seed, step_minutes=spec.exec.step_minutes,
+                                       progress=spec.progress)
     return _DATA_CACHE[key]
 
 
@@ -63,11 +84,11 @@ def _test_done(spec: RunSpec) -> bool:
     """A finished run of exactly this spec (a changed config or budget trains again, or fails in ``train``)."""
     from multiexec.algos.train import same_run
 
-    out = Path(spec.out)
-    if not ((out / "summary.json").is_file() and (out / "test" / "metrics.json").is_file()):
+    files = RunLayout(spec.out)
+    if not (files.summary.is_file() and files.test.metrics.is_file()):
         return False
     try:
-        saved = json.loads((out / "config.json").read_text())
+        saved = json.loads(files.config.read_text())
     except (OSError, ValueError):
         return False
     return same_run(saved, spec.train, spec.exec)
@@ -78,38 +99,43 @@ def run_spec(spec: RunSpec) -> dict:
     with the test metrics; a finished run is only read back."""
     from multiexec.algos.train import train
 
-    out = Path(spec.out)
+    files = RunLayout(spec.out)
     if spec.resume and _test_done(spec):
-        return {**json.loads((out / "summary.json").read_text()), "test": json.loads((out / "test" / "metrics.json").read_text())}
-    dataset = load_data_cached(spec.data)
-    result = train(dataset, spec.train, out, spec.exec, resume=spec.resume, progress=spec.progress)
-    test = evaluate_run(result.agent, dataset, spec.exec, "test", out / "test")
-    return {**json.loads((out / "summary.json").read_text()), "test": test}
+        return {**json.loads(files.summary.read_text()), "test": json.loads(files.test.metrics.read_text())}
+    dataset, market = load_run_data(spec)
+    result = train(dataset, spec.train, files.root, spec.exec, resume=spec.resume, progress=spec.progress,
+                   market=market)
+    test = evaluate_run(result.agent, dataset, spec.exec, "test", files.test, market=market)
+    return {**json.loads(files.summary.read_text()), "test": test}
 
 
-def evaluate_run(agent, dataset, exec_cfg: ExecConfig, split: str, out: Path) -> dict:
-    """Test-split evaluation of a selected agent, with the per-round analysis for IaC."""
+def evaluate_run(agent, dataset, exec_cfg: ExecConfig, split: str, out: EvalLayout | str | Path,
+                 market=None) -> dict:
+    """Evaluation of a selected agent on ``split`` into ``out``, with the per-round analysis for methods with
+    intention rounds (IaC)."""
     from multiexec.algos.evaluation import IntentionRecorder, evaluate
     from multiexec.execution.env import MultiOrderEnv
-    from multiexec.policies.agents import IAC_METHODS, NeuralPolicy
+    from multiexec.policies.agents import NeuralPolicy
 
-    out.mkdir(parents=True, exist_ok=True)
-    env = MultiOrderEnv(dataset.bars, dataset.orders, exec_cfg)
+    files = out if isinstance(out, EvalLayout) else EvalLayout(Path(out))
+    files.root.mkdir(parents=True, exist_ok=True)
+    env = MultiOrderEnv(market if market is not None else dataset.bars, dataset.orders, exec_cfg)
     days = dataset.splits[split]
-    rec = IntentionRecorder(NeuralPolicy(agent), env.actions)
+    policy: Policy = NeuralPolicy(agent)
+    rec = IntentionRecorder(policy, env.actions)
     res = evaluate(env, rec, days)
     metrics = {**res.metrics, "team_return": res.extra["team_return"]}
-    res.orders.to_csv(out / "orders.csv", index=False)
-    res.days.to_csv(out / "days.csv", index=False)
-    (out / "profile.json").write_text(json.dumps({k: list(map(float, v)) for k, v in res.profile.items()}))
-    if agent.cfg.method in IAC_METHODS:
+    res.orders.to_csv(files.orders, index=False)
+    res.days.to_csv(files.days, index=False)
+    files.profile.write_text(json.dumps({k: list(map(float, v)) for k, v in res.profile.items()}))
+    if agent.spec.intentions:
         rows = []
         for k in range(1, agent.cfg.rounds + 1):
             rk = evaluate(env, NeuralPolicy(agent, rounds=k), days)
             rows.append({"round": k, **rk.metrics, "team_return": rk.extra["team_return"]})
-        pd.DataFrame(rows).to_csv(out / "rounds.csv", index=False)
-        (out / "convergence.json").write_text(json.dumps(rec.summary()))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        pd.DataFrame(rows).to_csv(files.rounds, index=False)
+        files.convergence.write_text(json.dumps(rec.summary()))
+    files.metrics.write_text(json.dumps(metrics, indent=2))
     return metrics
 
 

@@ -1,7 +1,7 @@
 """Training loop for every learned method: sampling of training days, periodic validation with model
 selection, checkpoints with resume, CSV and TensorBoard logs.
 
-Output folder of a run::
+Output folder of a run (:class:`multiexec.algos.layout.RunLayout`)::
 
     config.json    the TrainConfig and the ExecConfig
     metrics.csv    one row per learning step (kind=train) and per validation (kind=valid), x-axis order_steps
@@ -25,15 +25,19 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tqdm.auto import tqdm
 
 from multiexec.algos.evaluation import evaluate
-from multiexec.algos.learners import DDQNConfig, DDQNLearner, PPOLearner
+from multiexec.algos.layout import RunLayout
+from multiexec.algos.learners import DDQNLearner, PPOLearner, exec_ddqn_config, exec_ddqn_values
 from multiexec.algos.ppo import PPOConfig
+from multiexec.algos.rl import DDQNConfig
 from multiexec.errors import MultiexecError
 from multiexec.execution.env import F_NOW, F_SEQ, ExecConfig, MultiOrderEnv
-from multiexec.policies.agents import METHODS, AgentConfig, ExecAgent, NeuralPolicy
+from multiexec.execution.markets import Market
+from multiexec.policies.agents import AgentConfig, ExecAgent, NeuralPolicy
+from multiexec.policies.registry import MethodSpec, get_method, methods_help
 
 
 class TrainConfig(BaseModel):
@@ -41,7 +45,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: str = Field(description="one of " + ", ".join(METHODS))
+    method: str = Field(description="one of " + methods_help())
     seed: int = 0
     train_days: int = Field(2000, ge=1, description="training budget in days (episodes) sampled from the train split")
     eval_every: int = Field(200, ge=1, description="training days between validations")
@@ -52,12 +56,34 @@ class TrainConfig(BaseModel):
     intentions: Literal["soft", "sampled"] = Field("soft", description="IaC: intended actions sent as probabilities "
                                                    "('soft') or as sampled one-hots ('sampled', the paper's form)")
     ppo: PPOConfig = Field(default_factory=PPOConfig)
-    ddqn: DDQNConfig = Field(default_factory=DDQNConfig)
+    ddqn: DDQNConfig = Field(default_factory=exec_ddqn_config, description="Double DQN settings; a dict is read over "
+                             "the execution defaults (multiexec.algos.learners.EXEC_DDQN)")
     select_on: Literal["team_return", "EG_bps"] = Field(
         "team_return", description="validation score for model selection: summed team reward (eq. 8) or EG"
     )
     threads: int | None = Field(1, ge=1, description="torch threads (None: torch's default)")
     time_limit_s: float | None = Field(None, gt=0, description="stop (as complete) after this many seconds")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        get_method(v)
+        return v
+
+    @field_validator("ddqn", mode="before")
+    @classmethod
+    def _ddqn_defaults(cls, v: object) -> object:
+        return exec_ddqn_values(v) if isinstance(v, dict) else v
+
+    @property
+    def spec(self) -> MethodSpec:
+        """The registry's declaration of the method."""
+        return get_method(self.method)
+
+    @property
+    def days_per_step(self) -> int:
+        """Training days per learning step."""
+        return self.ddqn_rollout_days if self.spec.q_learning else self.rollout_days
 
     def agent_config(self, n_actions: int) -> AgentConfig:
         return AgentConfig(method=self.method, n_actions=n_actions, f_seq=F_SEQ, f_now=F_NOW,
@@ -76,8 +102,14 @@ class TrainResult:
 
 def _resume_key(cfg: dict) -> dict:
     """The part of a TrainConfig a resumed run must share with its checkpoint: everything that affects its
-    numbers, except the budget (which may grow) — settings the method does not use are left out."""
-    unused = ("ppo", "rollout_days", "intentions") if cfg.get("method") == "ddqn" else ("ddqn", "ddqn_rollout_days")
+    numbers, except the budget (which may grow) — settings the method does not use are left out. A saved config
+    is first read as a TrainConfig, so that settings added later with their default compare equal."""
+    try:
+        cfg = TrainConfig.model_validate(cfg).model_dump()
+        q_learning = get_method(cfg["method"]).q_learning
+    except (ValidationError, MultiexecError, KeyError):
+        return cfg
+    unused = ("ppo", "rollout_days", "intentions") if q_learning else ("ddqn", "ddqn_rollout_days")
     skip = ("train_days", "time_limit_s", "threads", "eval_every") + unused
     return {k: v for k, v in cfg.items() if k not in skip}
 
@@ -99,29 +131,31 @@ def _split(dataset, name: str) -> np.ndarray:
 
 def make_learner(cfg: TrainConfig, env: MultiOrderEnv):
     agent_cfg = cfg.agent_config(env.n_actions)
-    if cfg.method == "ddqn":
+    if cfg.spec.q_learning:
         return DDQNLearner(agent_cfg, cfg.ddqn, env.n_steps, cfg.seed)
     torch.manual_seed(cfg.seed)
     return PPOLearner(ExecAgent(agent_cfg), cfg.ppo, cfg.seed)
 
 
 def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | None = None, resume: bool = True,
-          progress: bool = True) -> TrainResult:
-    """Train ``cfg.method`` on ``dataset`` (``.bars``, ``.orders``, ``.splits``) and select on the valid split."""
+          progress: bool = True, market: Market | None = None) -> TrainResult:
+    """Train ``cfg.method`` on ``dataset`` (``.bars``, ``.orders``, ``.splits``) and select on the valid split;
+    ``market``: where the orders trade (default: the dataset's bars; e.g. the LOB market of its simulated days)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    files = RunLayout(out)
     exec_cfg = exec_cfg or ExecConfig()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    env = MultiOrderEnv(dataset.bars, dataset.orders, exec_cfg)
+    env = MultiOrderEnv(market if market is not None else dataset.bars, dataset.orders, exec_cfg)
     train_ids, valid_ids = _split(dataset, "train"), _split(dataset, "valid")
-    (out / "config.json").write_text(json.dumps({"train": cfg.model_dump(), "exec": exec_cfg.model_dump()}, indent=2))
+    files.config.write_text(json.dumps({"train": cfg.model_dump(), "exec": exec_cfg.model_dump()}, indent=2))
 
     learner = make_learner(cfg, env)
     rng = np.random.default_rng(cfg.seed)
     days_done, order_steps, best, elapsed0 = 0, 0, -np.inf, 0.0
     log: list[dict] = []
-    ckpt = out / "last.pt"
+    ckpt = files.checkpoint
     if resume and ckpt.is_file():
         blob = torch.load(ckpt, map_location="cpu", weights_only=False)
         if _resume_key(blob["config"]) != _resume_key(cfg.model_dump()):
@@ -136,8 +170,8 @@ def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | Non
 
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(out / "tb"), purge_step=order_steps)
-    per_step = cfg.ddqn_rollout_days if cfg.method == "ddqn" else cfg.rollout_days
+    writer = SummaryWriter(str(files.tensorboard), purge_step=order_steps)
+    per_step = cfg.days_per_step
     t0 = time.perf_counter() - elapsed0
 
     def validate() -> None:
@@ -145,11 +179,12 @@ def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | Non
         res = evaluate(env, NeuralPolicy(learner.agent), valid_ids)
         m = res.metrics
         row = {"kind": "valid", "days": days_done, "order_steps": order_steps, "seconds": time.perf_counter() - t0,
-               "team_return": res.extra["team_return"], **{k: m[k] for k in ("EG_bps", "POS_pct", "GLR", "TOC_pct", "fill_pct")}}
+               "team_return": res.extra["team_return"],
+               **{k: m[k] for k in ("EG_bps", "POS_pct", "GLR", "TOC_pct", "fill_pct")}}
         score = row[cfg.select_on]
         if score > best:
             best = score
-            learner.agent.save(out / "best.pt", extra={"days": days_done, "order_steps": order_steps, "score": score})
+            learner.agent.save(files.best, extra={"days": days_done, "order_steps": order_steps, "score": score})
         row["best"] = best
         log.append(row)
         for k, v in row.items():
@@ -161,9 +196,9 @@ def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | Non
             "config": cfg.model_dump(), "agent": learner.agent.state_dict(), "learner": learner.state_dict(),
             "np_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "days_done": days_done,
             "order_steps": order_steps, "best": best, "elapsed": time.perf_counter() - t0, "log": log,
-        }, out / "last.pt.tmp")
-        (out / "last.pt.tmp").replace(ckpt)
-        pd.DataFrame(log).to_csv(out / "metrics.csv", index=False)
+        }, files.checkpoint_tmp)
+        files.checkpoint_tmp.replace(ckpt)
+        pd.DataFrame(log).to_csv(files.metrics, index=False)
 
     if days_done == 0:
         validate()
@@ -196,5 +231,5 @@ def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | Non
     summary = {"method": cfg.method, "seed": cfg.seed, "best_score": best, "select_on": cfg.select_on,
                "days": days_done, "order_steps": order_steps, "seconds": seconds,
                "order_steps_per_s": order_steps / max(seconds, 1e-9), "complete": True}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return TrainResult(out, ExecAgent.load(out / "best.pt"), best, order_steps, seconds, pd.DataFrame(log))
+    files.summary.write_text(json.dumps(summary, indent=2))
+    return TrainResult(out, ExecAgent.load(files.best), best, order_steps, seconds, pd.DataFrame(log))

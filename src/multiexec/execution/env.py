@@ -4,9 +4,15 @@ A batch of ``B`` trading days is stepped at once; each day has its own set of or
 ``N`` (the largest order count in the batch) with a mask. All arithmetic is array arithmetic over
 ``(B, N)``; the only Python loop is over the ``T`` decision steps of the day.
 
+The environment is split as Qlib's ``qlib/rl`` does: a **market** (:mod:`multiexec.execution.markets`:
+historical bars, or the reactive limit-order-book market of :mod:`multiexec.execution.lob_market`) executes a
+step's volumes; the **action interpreter** (:meth:`MultiOrderEnv.requested`) turns actions into volumes; the
+**state interpreter** writes the observation's features by name (``SEQ_FEATURES``, ``NOW_FEATURES``); the
+**reward** is eq. 7 below. :meth:`MultiOrderEnv.step` returns a :class:`StepResult`.
+
 The trading day (``M`` minutes of the bar grid) is cut into ``T = ceil(M / step_minutes)`` steps.
 At step ``t`` each agent (order ``i``) asks for a fraction ``a_t^i`` of its amount ``M^i`` (capped at
-what remains); at the last step whatever remains is executed. Inside a step the volume is spread
+what remains); at the last step whatever remains is executed. On bars, inside a step the volume is spread
 evenly over its minutes and executed at each minute's price (TWAP inside the step), so the step's
 execution price is the mean of its minute prices.
 
@@ -23,8 +29,11 @@ Rewards follow eqs. 4-8 with ``a`` the fraction of ``M^i`` actually executed in 
     R(s_t, a_t)      = mean_i R(s_t, a_t^i; i)                                                             (eq. 8)
 
 with ``d = +1`` for a sell, ``-1`` for a buy, ``p_t^i`` the step's execution price and ``p~^i`` the
-day's average market price (mean of all minute prices), ``c_t = 0`` meaning that the cash rule
-bound in step ``t``.
+market's reward price: on bars the day's average market price (mean of all minute prices, known in hindsight);
+on the LOB market, where the day's average is known only at the close and depends on the policy, the day's
+arrival price (first minute's open), i.e. an implementation-shortfall reward. ``c_t = 0`` means that the cash
+rule bound in step ``t``. Results report EG against the day's average price on both markets, and the
+implementation shortfall against the arrival price.
 
 Observation (paper Table 3), per agent: elapsed time ``t/T``, cash history, the order's traded
 volumes so far, the asset's price and volume per past step of the day (up to, not including, the
@@ -38,7 +47,7 @@ to the day's buy notional at the reference price.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,6 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from multiexec.data.bars import MinuteBars
 from multiexec.data.orders import DayOrders
 from multiexec.errors import MultiexecError
+from multiexec.execution.markets import BarsMarket, DayBatch, DayPrices, Market, step_edges
 
 SEQ_FEATURES = ("elapsed", "price", "log_volume", "requested", "traded", "cash", "binding", "valid")
 NOW_FEATURES = ("elapsed", "cash", "remaining", "direction", "size_share", "last_binding")
@@ -104,33 +114,54 @@ class Obs:
     n_steps: int
 
 
-def step_edges(n_minutes: int, step_minutes: int) -> np.ndarray:
-    """Minute index where each step starts, plus the end: ``T + 1`` edges."""
-    return np.append(np.arange(0, n_minutes, step_minutes), n_minutes)
+class StepInfo(NamedTuple):
+    """What happened in a step: the requested and executed fractions (B, N), the fills' prices (B, N), whether
+    the cash rule bound (B,) and the cash after the step (B,)."""
+
+    requested: np.ndarray
+    executed: np.ndarray
+    price: np.ndarray
+    cash_binding: np.ndarray
+    cash: np.ndarray
+
+
+class StepResult(NamedTuple):
+    """The result of :meth:`MultiOrderEnv.step`: the next observation, the team reward (B,) of eq. 8, each
+    order's reward (B, N) of eq. 7, whether the day is over and what happened (:class:`StepInfo`)."""
+
+    obs: Obs
+    team_reward: np.ndarray
+    order_reward: np.ndarray
+    done: bool
+    info: StepInfo
+
+
+SEQ = {name: i for i, name in enumerate(SEQ_FEATURES)}  # feature name -> column of Obs.seq
+NOW = {name: i for i, name in enumerate(NOW_FEATURES)}  # feature name -> column of Obs.now
 
 
 class MultiOrderEnv:
-    """Vectorised multi-order execution over batches of days."""
+    """Vectorised multi-order execution over batches of days, on a :class:`~multiexec.execution.markets.Market`
+    (default: the :class:`~multiexec.execution.markets.BarsMarket` of ``bars``)."""
 
-    def __init__(self, bars: MinuteBars, orders: Sequence[DayOrders], config: ExecConfig | None = None):
+    def __init__(self, bars: MinuteBars | Market, orders: Sequence[DayOrders], config: ExecConfig | None = None):
         self.cfg = config or ExecConfig()
         if not orders:
             raise MultiexecError("no order sets given to the environment")
+        self.market: Market = BarsMarket(bars, self.cfg.step_minutes, self.cfg.price) if isinstance(bars, MinuteBars) \
+            else bars
+        bars = self.market.bars
+        if not np.array_equal(self.market.edges, step_edges(bars.n_minutes, self.cfg.step_minutes)):
+            raise MultiexecError(f"the {self.market.name} market steps every {int(self.market.edges[1])} minutes, the "
+                                 f"config every {self.cfg.step_minutes}: build the market with the same step_minutes")
         self.bars = bars
         self.orders = list(orders)
         self.actions = np.asarray(self.cfg.actions, dtype=np.float64)
         self.n_actions = len(self.actions)
-        edges = step_edges(bars.n_minutes, self.cfg.step_minutes)
-        self.edges = edges
-        self.n_steps = T = len(edges) - 1
-
-        price = self._minute_price(bars)  # (D, A, M)
-        lengths = np.diff(edges)
-        self.step_price = np.add.reduceat(price, edges[:-1], axis=2) / lengths  # (D, A, T)
-        self.step_volume = np.add.reduceat(bars.volume, edges[:-1], axis=2)  # (D, A, T)
-        self.day_avg_price = price.mean(axis=2)  # (D, A)  p~ of eq. 4
+        self.edges = self.market.edges
+        self.n_steps = len(self.edges) - 1
         self.ref_price = np.concatenate([bars.open[:1, :, 0], bars.close[:-1, :, -1]], axis=0)  # (D, A)
-        self.ref_volume = self._reference_volume()  # (D, A)
+        self.ref_volume = self._reference_volume(np.add.reduceat(bars.volume, self.edges[:-1], axis=2))  # (D, A)
 
         # padded order arrays over all order sets: (K, Nmax)
         K = len(self.orders)
@@ -152,18 +183,23 @@ class MultiOrderEnv:
             self._mask[k, : o.n] = True
             self._cash0[k] = o.cash
         self.max_orders = nmax
+
+        # episode state (set by reset, advanced by step)
         self._batch: np.ndarray | None = None
+        self.t = 0
+        self.mask = self.side = self.asset = self.amount = self.day = None  # (B, N) / (B,) of the batch
+        self.refp = self._ref_vol = self.cash_norm = self.size_share = None  # (B, N) / (B,) normalisers
+        self.cash = self.remaining = None  # (B,) cash now, (B, N) fraction of each order left
+        self.req_hist = self.exec_hist = self.price_hist = None  # (B, N, T) requested / executed / fill price
+        self.cash_hist = self.binding_hist = self.penalty_hist = None  # (B, T + 1), (B, T), (B, T)
+        self.reward_hist = None  # (B, N, T) each order's reward
+        self._seq = None  # (B, N, T, F_SEQ) the observation's history
+        self._prices: DayPrices | None = None  # the finished day's prices
 
     # ------------------------------------------------------------------ set-up helpers
-    def _minute_price(self, bars: MinuteBars) -> np.ndarray:
-        if self.cfg.price == "close":
-            return bars.close
-        if self.cfg.price == "open":
-            return bars.open
-        return (bars.high + bars.low + bars.close) / 3.0
-
-    def _reference_volume(self) -> np.ndarray:
-        daily = self.step_volume.mean(axis=2)  # (D, A) mean step volume of each day
+    @staticmethod
+    def _reference_volume(step_volume: np.ndarray) -> np.ndarray:
+        daily = step_volume.mean(axis=2)  # (D, A) mean step volume of each day
         D = daily.shape[0]
         csum = np.concatenate([np.zeros((1, daily.shape[1])), np.cumsum(daily, axis=0)])
         lo = np.maximum(np.arange(D) - VOLUME_LOOKBACK_DAYS, 0)
@@ -171,6 +207,25 @@ class MultiOrderEnv:
         n = (hi - lo)[:, None]
         ref = np.where(n > 0, (csum[hi] - csum[lo]) / np.maximum(n, 1), daily)
         return np.maximum(ref, 1.0)
+
+    # ------------------------------------------------------------------ hindsight views (markets that know them)
+    @property
+    def price(self) -> np.ndarray:
+        """(B, N, T) the market's step prices of the batch: known in advance on bars, after the day on a LOB."""
+        if self._prices is not None:
+            return self._prices.step_price
+        if isinstance(self.market, BarsMarket) and self._batch is not None:
+            return self.market._price
+        raise MultiexecError(f"the {self.market.name} market's step prices are known only once the day is over")
+
+    @property
+    def avg_price(self) -> np.ndarray:
+        """(B, N) the day's average market price of each order's asset (EG's benchmark), as :attr:`price`."""
+        if self._prices is not None:
+            return self._prices.avg_price
+        if isinstance(self.market, BarsMarket) and self._batch is not None:
+            return self.market._avg
+        raise MultiexecError(f"the {self.market.name} market's day average is known only once the day is over")
 
     # ------------------------------------------------------------------ episode
     def reset(self, day_ids: Sequence[int] | np.ndarray | None = None) -> Obs:
@@ -189,22 +244,18 @@ class MultiOrderEnv:
         self.day = self._day[ids]
         B, T = len(ids), self.n_steps
         d = self.day[:, None]
-        self.price = self.step_price[d, self.asset]  # (B, N, T)
-        self.volume = self.step_volume[d, self.asset]  # (B, N, T)
-        self.avg_price = self.day_avg_price[d, self.asset]  # (B, N)
-        refp = self.ref_price[d, self.asset]
-        self.price_feat = ((self.price / refp[..., None]) - 1.0) * 100.0
-        self.volume_feat = np.log1p(self.volume / self.ref_volume[d, self.asset][..., None])
-        notional = np.where(self.mask, self.amount * refp, 0.0)
+        self.market.begin(DayBatch(self.day, self.asset, self.side, self.amount, self.mask, self._cash0[ids].copy()))
+        self._prices = None
+        self.refp = self.ref_price[d, self.asset]
+        self._ref_vol = self.ref_volume[d, self.asset]
+        notional = np.where(self.mask, self.amount * self.refp, 0.0)
         buy_notional = np.where(self.side < 0, notional, 0.0).sum(axis=1)
         self.cash_norm = np.where(buy_notional > 0, buy_notional, notional.sum(axis=1))
         self.cash_norm = np.maximum(self.cash_norm, 1e-12)
         self.size_share = notional / np.maximum(notional.sum(axis=1, keepdims=True), 1e-12)
 
         self._maskf = self.mask.astype(np.float64)
-        self._buyf = ((self.side < 0) & self.mask).astype(np.float64)
         self._sidef = self.side.astype(np.float64)
-        self._inv_avg = 1.0 / self.avg_price
         self._inv_n = 1.0 / np.maximum(self.mask.sum(axis=1), 1)
 
         self.t = 0
@@ -212,6 +263,8 @@ class MultiOrderEnv:
         self.remaining = self.mask.astype(np.float64)
         self.req_hist = np.zeros((B, n, T))
         self.exec_hist = np.zeros((B, n, T))
+        self.price_hist = np.zeros((B, n, T))
+        self.reward_hist = np.zeros((B, n, T))
         self.cash_hist = np.zeros((B, T + 1))
         self.cash_hist[:, 0] = self.cash
         self.binding_hist = np.zeros((B, T), dtype=bool)
@@ -223,29 +276,21 @@ class MultiOrderEnv:
         t, T = self.t, self.n_steps
         B, n = self.mask.shape
         now = np.empty((B, n, F_NOW), dtype=np.float32)
-        now[..., 0] = t / T
-        now[..., 1] = (self.cash / self.cash_norm)[:, None]
-        now[..., 2] = self.remaining
-        now[..., 3] = self.side
-        now[..., 4] = self.size_share
-        now[..., 5] = self.binding_hist[:, t - 1][:, None] if t > 0 else 0.0
+        now[..., NOW["elapsed"]] = t / T
+        now[..., NOW["cash"]] = (self.cash / self.cash_norm)[:, None]
+        now[..., NOW["remaining"]] = self.remaining
+        now[..., NOW["direction"]] = self.side
+        now[..., NOW["size_share"]] = self.size_share
+        now[..., NOW["last_binding"]] = self.binding_hist[:, t - 1][:, None] if t > 0 else 0.0
         now *= self.mask[..., None]
         return Obs(
             t=t, seq=self._seq.copy(), now=now, mask=self.mask, active=self.mask & (self.remaining > 1e-12),
             side=self.side, asset=self.asset, day=self._batch.copy(), remaining=self.remaining.copy(), n_steps=T,
         )
 
-    def step(self, actions: np.ndarray) -> tuple[Obs, np.ndarray, np.ndarray, bool, dict]:
-        """Execute step ``t`` for the whole batch.
-
-        ``actions``: (B, N) integer indices into ``actions`` of the config, or floats in [0, 1] taken
-        as fractions of each order's amount (rule-based policies). Returns
-        ``(obs, team_reward (B,), order_reward (B, N), done, info)``.
-        """
-        if self._batch is None:
-            raise MultiexecError("call reset() before step()")
-        if self.t >= self.n_steps:
-            raise MultiexecError("the day is over: call reset()")
+    def requested(self, actions: np.ndarray) -> np.ndarray:
+        """The action interpreter: (B, N) action indices or fractions -> the requested fraction of each order's
+        amount for the current step (capped at what remains; everything that remains at the last step)."""
         a = np.asarray(actions)
         if a.shape != self.mask.shape:
             raise MultiexecError(f"actions must have shape {self.mask.shape} (days, orders), got {a.shape}")
@@ -257,51 +302,62 @@ class MultiOrderEnv:
             frac = a.astype(np.float64)
             if not np.isfinite(frac).all() or frac.min(initial=0) < 0 or frac.max(initial=0) > 1:
                 raise MultiexecError("fractional actions must be finite and lie in [0, 1]")
-        t, T = self.t, self.n_steps
         rem = self.remaining  # 0 on padding, so padded orders trade nothing
-        req = rem.copy() if t == T - 1 else np.minimum(frac, rem)
+        return rem.copy() if self.t == self.n_steps - 1 else np.minimum(frac, rem)
 
-        p = self.price[:, :, t]
-        value = req * self.amount * p
-        buy_value = value * self._buyf
-        cost = buy_value.sum(axis=1)
-        proceeds = value.sum(axis=1) - cost
-        avail = self.cash + proceeds
-        binding = cost > avail * (1 + 1e-12)
-        scale = np.divide(avail, cost, out=np.ones_like(cost), where=binding)
-        executed = req * (1.0 + self._buyf * (scale[:, None] - 1.0))
-        new_cash = np.where(binding, 0.0, avail - cost)
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Execute step ``t`` for the whole batch.
+
+        ``actions``: (B, N) integer indices into ``actions`` of the config, or floats in [0, 1] taken
+        as fractions of each order's amount (rule-based policies).
+        """
+        if self._batch is None:
+            raise MultiexecError("call reset() before step()")
+        if self.t >= self.n_steps:
+            raise MultiexecError("the day is over: call reset()")
+        t, T = self.t, self.n_steps
+        req = self.requested(actions)
+        fill = self.market.execute(t, req, self.cash)
+        executed, p, new_cash, binding = fill.executed, fill.price, fill.cash, fill.binding
         penalty = binding & (self.cash > 0)
 
-        order_r = executed * (self._sidef * (p * self._inv_avg - 1.0) - self.cfg.alpha * executed)
+        # reward (eqs. 5-8)
+        inv_ref = 1.0 / self.market.reward_price  # p~ of eq. 4 (the day's average price on bars)
+        order_r = executed * (self._sidef * (p * inv_ref - 1.0) - self.cfg.alpha * executed)
         order_r -= (self.cfg.sigma * penalty)[:, None] * self._maskf
         team_r = order_r.sum(axis=1) * self._inv_n
 
-        remaining = rem - executed
+        remaining = self.remaining - executed
         remaining[remaining < 1e-12] = 0.0
         self.remaining = remaining
         self.req_hist[:, :, t] = req
         self.exec_hist[:, :, t] = executed
+        self.price_hist[:, :, t] = p
+        self.reward_hist[:, :, t] = order_r
         self.cash = new_cash
         self.cash_hist[:, t + 1] = new_cash
         self.binding_hist[:, t] = binding
         self.penalty_hist[:, t] = penalty
 
+        # the state interpreter: this step's row of the observed history
+        md = self.market.market_data(t)
         row = self._seq[:, :, t]
-        row[..., 0] = (t + 1) / T
-        row[..., 1] = self.price_feat[:, :, t]
-        row[..., 2] = self.volume_feat[:, :, t]
-        row[..., 3] = req
-        row[..., 4] = executed
-        row[..., 5] = (new_cash / self.cash_norm)[:, None]
-        row[..., 6] = binding[:, None]
-        row[..., 7] = 1.0
+        row[..., SEQ["elapsed"]] = (t + 1) / T
+        row[..., SEQ["price"]] = ((md.price / self.refp) - 1.0) * 100.0
+        row[..., SEQ["log_volume"]] = np.log1p(md.volume / self._ref_vol)
+        row[..., SEQ["requested"]] = req
+        row[..., SEQ["traded"]] = executed
+        row[..., SEQ["cash"]] = (new_cash / self.cash_norm)[:, None]
+        row[..., SEQ["binding"]] = binding[:, None]
+        row[..., SEQ["valid"]] = 1.0
         row *= self._maskf[..., None]
 
         self.t += 1
         done = self.t == T
-        info = {"requested": req, "executed": executed, "cash_binding": binding, "cash": new_cash.copy()}
-        return self._observe(), team_r, order_r, done, info
+        if done:
+            self._prices = self.market.finish()
+        info = StepInfo(req, executed, p, binding, new_cash.copy())
+        return StepResult(self._observe(), team_r, order_r, done, info)
 
     # ------------------------------------------------------------------ results
     def results(self) -> pd.DataFrame:
@@ -310,10 +366,12 @@ class MultiOrderEnv:
             raise MultiexecError("results() needs a finished episode")
         filled = self.exec_hist.sum(axis=2)  # fraction of M
         shares = filled * self.amount
-        paid = (self.exec_hist * self.amount[..., None] * self.price).sum(axis=2)
+        paid = (self.exec_hist * self.amount[..., None] * self.price_hist).sum(axis=2)
         with np.errstate(invalid="ignore", divide="ignore"):
             aep = np.where(shares > 0, paid / np.maximum(shares, 1e-300), np.nan)
         eg = self.side * (aep - self.avg_price) / self.avg_price * 1e4
+        arrival = self._prices.arrival
+        shortfall = self.side * (aep - arrival) / arrival * 1e4
         toc = self.binding_hist.mean(axis=1)
         b_idx, i_idx = np.nonzero(self.mask)
         rows = {
@@ -328,6 +386,8 @@ class MultiOrderEnv:
             "avg_exec_price": aep[b_idx, i_idx],
             "avg_market_price": self.avg_price[b_idx, i_idx],
             "eg_bps": eg[b_idx, i_idx],
+            "arrival_price": arrival[b_idx, i_idx],
+            "is_bps": shortfall[b_idx, i_idx],
             "notional": (shares * np.nan_to_num(aep))[b_idx, i_idx],
             "day_toc": toc[b_idx],
         }

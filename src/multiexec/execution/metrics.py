@@ -48,6 +48,9 @@ def summarize(orders: pd.DataFrame, days: pd.DataFrame) -> dict[str, float]:
         "fill_pct": float(100.0 * orders["filled"].sum() / orders["amount"].sum()),
         "n_orders": int(len(orders)),
         "n_days": int(len(days)),
+        # implementation shortfall against the day's arrival price (first minute's open), bp
+        "IS_bps": float(np.nanmean(orders["is_bps"])) if "is_bps" in orders and orders["is_bps"].notna().any()
+        else float("nan"),
     }
 
 

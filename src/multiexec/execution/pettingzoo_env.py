@@ -85,7 +85,7 @@ class MultiOrderParallelEnv(ParallelEnv):
         terminations = {a: done for a in agents}
         truncations = {a: False for a in agents}
         infos = {
-            a: {"executed": float(info["executed"][0, i]), "cash_binding": bool(info["cash_binding"][0])}
+            a: {"executed": float(info.executed[0, i]), "cash_binding": bool(info.cash_binding[0])}
             for i, a in enumerate(agents)
         }
         if done:

@@ -79,7 +79,7 @@ class Episodes:
 
 
 class GameQNet(nn.Module):
-    """Ensemble of E Q-networks Q(q, t, S, v) with batched weights (the DDQN contract of ``multiexec.algos.ddqn``).
+    """Ensemble of E Q-networks Q(q, t, S, v) with batched weights (the DDQN contract of ``multiexec.algos.rl``).
 
     ``forward(obs (E, B, 3) raw [q, t, S], cand (E, B, K) raw trade sizes) -> (E, B, K)``. Normalisation: time
     ``2t/(N-1) - 1``; price min-max to [-1, 1] over ``price_lo..price_hi`` and clipped; the triangle
@@ -128,7 +128,7 @@ class GameQNet(nn.Module):
     def fit_grads(self, obs: torch.Tensor, action: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-member MSE ``mean_b (Q(obs, action) - y)^2`` (E,); sets ``.grad`` to the gradient of their sum.
 
-        The optional fast path of :class:`multiexec.algos.ddqn.DoubleDQN`: the same loss and gradients as autograd
+        The optional fast path of :class:`multiexec.algos.rl.DoubleDQN`: the same loss and gradients as autograd
         on :meth:`forward`, computed by hand (plain layer-by-layer backpropagation, no autograd graph).
         """
         E, B = action.shape
@@ -192,7 +192,8 @@ class GameActions:
         return cand, mask
 
     def explore(self, obs: torch.Tensor, cand: torch.Tensor, mask: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Exploration around TWAP: ``v ~ round(Normal(q/(N-t), |q/(N-t)|))``, 0 when outside ``[0, q]``; ``q`` at the last step.
+        """Exploration around TWAP: ``v ~ round(Normal(q/(N-t), |q/(N-t)|))``, 0 when outside ``[0, q]``; ``q`` at the
+        last step.
 
         (The note writes the admissible interval as ``[q_t - q0, q_t]``; trades are sales ``0..q_t`` here, so a negative
         draw counts as outside and becomes 0.) Returns the index into :meth:`candidates` (which equals the sale).

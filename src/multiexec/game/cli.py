@@ -16,7 +16,7 @@ _EPIS = "training episodes per run (paper: 5000); epsilon decay is rescaled to e
 def _config(sigma: float, runs: int, train_episodes: int, test_episodes: int, test_sigma: Optional[float], agents: int,
             coin: bool, target_grid: Optional[int], seed: int, group_size: int, algo: str = "ddqn"):
     from multiexec.errors import MultiexecError
-    from multiexec.game.experiment import AgentConfig, RunConfig
+    from multiexec.game.config import AgentConfig, RunConfig
     from multiexec.game.params import make_params
     from multiexec.game.study import paper_epsilon_decay
 

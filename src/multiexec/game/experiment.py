@@ -7,56 +7,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
-from multiexec.algos.ddqn import DDQNArgs, DoubleDQN, best_candidate
+from multiexec.algos.rl import DoubleDQN, best_candidate
 from multiexec.game.agents import Episodes, GameActions, GameQNet, price_range
+from multiexec.game.config import AgentConfig as AgentConfig  # re-exported: the game's DDQN settings
+from multiexec.game.config import RunConfig
 from multiexec.game.params import GameParams
-from multiexec.game.ppo_agents import PPOAgentConfig, train_ppo_group
-
-
-class AgentConfig(BaseModel):
-    """DDQN settings (defaults: the note's Table 1)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    learning_rate: float = Field(1e-4, gt=0)
-    batch_size: int = Field(64, gt=0)
-    buffer_size: int = Field(15_000, gt=0)
-    target_every: int = Field(75, gt=0, description="steps between target copies and epsilon decays")
-    epsilon_decay: float = Field(0.995, gt=0, le=1)
-    hidden: int = Field(30, gt=0)
-    depth: int = Field(5, ge=1)
-    target_grid: int | None = Field(
-        None, ge=2, description="candidates for the target's argmax: None = every integer 0..q0 (exact), K = K-point grid")
-
-    def ddqn_args(self) -> DDQNArgs:
-        return DDQNArgs(learning_rate=self.learning_rate, batch_size=self.batch_size, buffer_size=self.buffer_size,
-                        drop_oldest_half=True, gamma=1.0, target_network_frequency=self.target_every,
-                        epsilon_start=1.0, epsilon_decay=self.epsilon_decay, epsilon_decay_every=self.target_every,
-                        max_grad_norm=1.0)
-
-
-class RunConfig(BaseModel):
-    """One experiment: ``runs`` independent runs trained with ``params.sigma`` and tested with ``test_sigma``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    params: GameParams = GameParams()
-    algo: Literal["ddqn", "ppo"] = Field("ddqn", description="the agents: Double DQN (the paper's) or PPO")
-    agent: AgentConfig = AgentConfig()
-    ppo: PPOAgentConfig = PPOAgentConfig()
-    runs: int = Field(20, ge=1)
-    train_episodes: int = Field(5000, ge=1)
-    test_episodes: int = Field(2500, ge=1)
-    test_sigma: float | None = Field(None, ge=0, description="volatility of the test phase (None: as in training)")
-    seed: int = 0
-    group_size: int = Field(10, ge=1, description="runs trained together as one ensemble (a unit of parallel work)")
+from multiexec.game.ppo_agents import train_ppo_group
 
 
 @dataclass
@@ -180,7 +141,7 @@ def run_test_phase(trained: TrainedAgents, sigma: float | None = None, episodes:
          chunk: int = 250, progress: bool = True) -> TestResult:
     """Greedy test phase (epsilon = 0) of every run, episodes batched in chunks."""
     cfg = trained.config
-    p, n = cfg.params, cfg.params.n_agents
+    p = cfg.params
     sig = (cfg.test_sigma if cfg.test_sigma is not None else p.sigma) if sigma is None else sigma
     episodes = cfg.test_episodes if episodes is None else episodes
     gen = torch.Generator().manual_seed((cfg.seed if seed is None else seed) + 3)

@@ -5,8 +5,8 @@ sale from the same candidates as the DDQN agents: every integer ``0..q_t``, all 
 policy is a masked categorical over those sales. Actor and critic are separate MLPs (batched weights, one per run
 and agent): ``3 -> hidden (tanh) x depth -> q0 + 1`` logits, and ``... -> 1`` for the value.
 
-Training is clipped PPO with the project's generic pieces (:func:`multiexec.algos.ppo.gae`,
-:func:`~multiexec.algos.ppo.clipped_surrogate`, :func:`~multiexec.algos.ppo.normalise`). Each update collects
+Training is clipped PPO with the project's generic pieces (:func:`multiexec.algos.rl.gae`,
+:func:`~multiexec.algos.rl.clipped_surrogate`, :func:`~multiexec.algos.rl.normalise`). Each update collects
 ``rollout_episodes`` episodes per run with the current stochastic policies, then makes ``epochs`` passes in
 ``minibatches`` minibatches. The reward of step t is the agent's share of the shortfall,
 ``r_t = s v_t (S~_t - S0)`` (``s = +1`` sell, ``-1`` buy): the rewards of an episode add up to ``-IS`` exactly, same-step
@@ -17,39 +17,17 @@ act greedily (the most likely sale), like the DDQN agents.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from tqdm.auto import tqdm
 
-from multiexec.algos.ddqn import clip_per_member
-from multiexec.algos.ppo import clipped_surrogate, gae, normalise
+from multiexec.algos.rl import clip_per_member, clipped_surrogate, gae, normalise
 from multiexec.game.agents import Episodes, GameActions, normalise_state, price_range
+from multiexec.game.config import PPOAgentConfig as PPOAgentConfig  # re-exported: the settings live in game.config
+from multiexec.game.config import RunConfig
 from multiexec.game.params import GameParams
-
-if TYPE_CHECKING:
-    from multiexec.game.experiment import RunConfig
-
-
-class PPOAgentConfig(BaseModel):
-    """Settings of the PPO agents (common PPO defaults; the paper has no PPO)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    learning_rate: float = Field(3e-4, gt=0, description="Adam learning rate (actor and critic)")
-    hidden: int = Field(64, gt=0)
-    depth: int = Field(2, ge=1, description="hidden layers of actor and critic")
-    rollout_episodes: int = Field(10, ge=1, description="episodes per run collected for each update")
-    epochs: int = Field(4, ge=1, description="passes over each rollout")
-    minibatches: int = Field(2, ge=1, description="minibatches per pass")
-    clip: float = Field(0.2, gt=0, description="ratio clipping")
-    gae_lambda: float = Field(0.95, ge=0, le=1)
-    value_coef: float = Field(0.5, ge=0)
-    entropy_coef: float = Field(0.003, ge=0)
-    max_grad_norm: float = Field(0.5, gt=0, description="gradient-norm clip per run and agent")
 
 
 class _BatchedMLP(nn.Module):
@@ -75,7 +53,7 @@ class GamePolicy(nn.Module):
     """Actor-critic ensemble of E = runs x agents members.
 
     ``forward(obs (E, B, 3) raw [q, t, S], cand (E, B, K) sales) -> (E, B, K)`` logits of the candidates, so that the
-    greedy action is :func:`multiexec.algos.ddqn.best_candidate` of the policy, as for a Q-network.
+    greedy action is :func:`multiexec.algos.rl.best_candidate` of the policy, as for a Q-network.
     """
 
     def __init__(self, ensemble: int, p: GameParams, price_lo: float, price_hi: float, hidden: int = 64,

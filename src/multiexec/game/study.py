@@ -11,7 +11,8 @@ import torch
 
 from multiexec.game.analysis import (Benchmarks, benchmarks, centroids_figure, learning_figure, scatter_figure,
                                      schedules_figure, summary, write_table)
-from multiexec.game.experiment import RunConfig, TestResult, TrainedAgents, run_test_phase, train
+from multiexec.game.config import RunConfig
+from multiexec.game.experiment import TestResult, TrainedAgents, run_test_phase, train
 from multiexec.game.params import REGIMES
 
 

@@ -4,7 +4,8 @@
 - :func:`twap`, :func:`sz_nash_two`, :func:`sz_nash` — TWAP and the Schied–Zhang Nash schedules;
 - :func:`discrete_nash` — the exact Nash equilibrium of the discrete game as simulated (linear first-order system);
 - :func:`pareto_front` — the Pareto front of (E[IS_1], E[IS_2]) with pymoo's NSGA-II (TWAP is the Pareto optimum);
-- :func:`ac_trajectory` — single-agent Almgren–Chriss with risk aversion (reused by the multi-order AC baseline).
+- :func:`ac_trajectory` — single-agent Almgren–Chriss with risk aversion, from :mod:`multiexec.policies.schedules`
+  (the closed-form schedules that the rule policies use too).
 
 Schedules are trades per step, arrays (n, N) for n agents; inventories are (n, N+1) with ``X[:, 0] = q0``.
 """
@@ -17,6 +18,10 @@ import numpy as np
 
 from multiexec.errors import MultiexecError
 from multiexec.game.params import GameParams
+from multiexec.policies.schedules import ac_trajectory
+from multiexec.policies.schedules import twap as _twap
+
+__all__ = ["ac_trajectory", "discrete_nash", "expected_is", "pareto_front", "sz_nash", "sz_nash_two", "twap"]
 
 
 def expected_is(schedules: np.ndarray, p: GameParams, same_step: bool | None = None) -> np.ndarray:
@@ -37,8 +42,9 @@ def expected_is(schedules: np.ndarray, p: GameParams, same_step: bool | None = N
 
 
 def twap(p: GameParams) -> np.ndarray:
-    """TWAP trades (N,): q0/N per step (the risk-neutral single-agent optimum and the Pareto optimum)."""
-    return np.full(p.N, p.q0 / p.N)
+    """TWAP trades (N,): q0/N per step (the risk-neutral single-agent optimum and the Pareto optimum), the shared
+    :func:`multiexec.policies.schedules.twap` in the game's parameters."""
+    return _twap(p.q0, p.N)
 
 
 def _trades(X: np.ndarray) -> np.ndarray:
@@ -151,24 +157,3 @@ def pareto_front(p: GameParams, same_step: bool | None = None, pop_size: int = 2
     F = np.atleast_2d(res.F)
     order = np.argsort(F[:, 0])
     return F[order], to_sched(X[order])
-
-
-def ac_trajectory(X: float, T_steps: int, tau: float, eta: float, gamma: float, lam: float, sigma: float) -> np.ndarray:
-    """Single-agent Almgren–Chriss optimal trades (T_steps,) with risk aversion ``lam``.
-
-    ``eta~ = eta - gamma tau/2``, ``kappa~^2 = lam sigma^2 / eta~``, ``kappa = arccosh(tau^2 kappa~^2/2 + 1)/tau``,
-    ``n_j = 2 sinh(kappa tau/2) / sinh(kappa T) cosh(kappa (T - t_{j-1/2})) X`` with ``T = T_steps tau``.
-    ``lam = 0`` (or zero volatility) gives TWAP. Requires ``eta~ > 0``.
-    """
-    if T_steps < 1 or tau <= 0:
-        raise MultiexecError(f"ac_trajectory: need T_steps >= 1 and tau > 0, got T_steps={T_steps}, tau={tau}")
-    eta_t = eta - gamma * tau / 2
-    if eta_t <= 0:
-        raise MultiexecError(f"ac_trajectory: eta - gamma*tau/2 = {eta_t} must be > 0 (eta={eta}, gamma={gamma})")
-    kt2 = lam * sigma**2 / eta_t
-    k = math.acosh(tau**2 * kt2 / 2 + 1) / tau
-    T = T_steps * tau
-    if k * T < 1e-10:
-        return np.full(T_steps, X / T_steps)
-    t_half = (np.arange(1, T_steps + 1) - 0.5) * tau
-    return 2 * math.sinh(k * tau / 2) / math.sinh(k * T) * np.cosh(k * (T - t_half)) * X

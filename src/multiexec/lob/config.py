@@ -7,7 +7,8 @@ Units: prices in ticks of ``tick_dollars`` (1 cent by default, as ABIDES' intege
 Registry: :func:`get_config` with ``"rmsc04"`` (ABIDES' RMSC-4 population: 2 adaptive market makers, 102 value,
 12 momentum, 1,000 noise agents; tuned, see below), ``"rmsc04-abides"`` (the same population with ABIDES'
 parameters verbatim, except the fixed oracle step), ``"rmsc03"`` (2 market makers, 100 value, 25 momentum,
-5,000 noise agents) and ``"multi"`` (three symbols, each an rmsc04-like population of its own).
+5,000 noise agents), ``"multi"`` (three symbols, each an rmsc04-like population of its own), ``"desk"`` (15
+symbols for the multi-order execution environment's LOB market) and ``"desk-mini"`` (6 symbols, one hour).
 
 Tuning of the default ``rmsc04`` (the population is ABIDES'; only parameters changed). With ABIDES' parameters
 (``rmsc04-abides``) the value agents trade slowly towards their projection of the fundamental and the market
@@ -275,7 +276,45 @@ def multi() -> MarketConfig:
     return MarketConfig(name="multi", symbols=syms)
 
 
-CONFIGS = {"rmsc04": rmsc04, "rmsc04-abides": rmsc04_abides, "rmsc03": rmsc03, "multi": multi}
+def _scaled_symbol(base: SymbolConfig, name: str, r_bar: int, noise_n: int | None = None) -> SymbolConfig:
+    """``base`` moved to the price level ``r_bar``: volatility, jumps, observation noise and the market makers'
+    window and ladder step follow the price."""
+    k = r_bar / base.fundamental.r_bar
+    f = base.fundamental.model_copy(update={"r_bar": r_bar, "vol_per_sqrt_s": base.fundamental.vol_per_sqrt_s * k,
+                                            "jump_mean": base.fundamental.jump_mean * k,
+                                            "jump_std": base.fundamental.jump_std * k})
+    v = base.value.model_copy(update={"sigma_n": base.value.sigma_n * k ** 2})
+    mm = base.market_makers
+    mm = mm.model_copy(update={"window_ticks": max(2, round(mm.window_ticks * k)),
+                               "level_spacing": max(1.0, round(mm.level_spacing * k))})
+    upd = {"name": name, "fundamental": f, "value": v, "market_makers": mm}
+    if noise_n is not None:
+        upd["noise"] = base.noise.model_copy(update={"n": noise_n})
+    return base.model_copy(update=upd)
+
+
+def desk() -> MarketConfig:
+    """A desk's universe for the multi-order execution environment: 15 symbols priced from $20 to $500, each with
+    its own rmsc04-like population (500 noise agents, so that a 15-symbol day runs in about 1.5 s), enough symbols
+    for a day to hold as many orders as a day of the real data does."""
+    base = rmsc04().symbols[0]
+    levels = (50_000, 2_000, 12_000, 30_000, 4_000, 20_000, 8_000, 45_000, 3_000, 15_000, 6_000, 25_000, 10_000,
+              35_000, 5_000)
+    syms = [_scaled_symbol(base, f"S{i:02d}", r, noise_n=500) for i, r in enumerate(levels)]
+    cfg = rmsc04()
+    return cfg.model_copy(update={"name": "desk", "symbols": syms})
+
+
+def desk_mini() -> MarketConfig:
+    """A small ``desk`` for tests and quick looks: 6 symbols with 100 noise agents each and a one-hour day."""
+    base = rmsc04().symbols[0]
+    syms = [_scaled_symbol(base, f"M{i}", r, noise_n=100) for i, r in enumerate((10_000, 4_000, 20_000, 6_000, 8_000,
+                                                                                  3_000))]
+    return rmsc04().model_copy(update={"name": "desk-mini", "close": "10:30:00", "symbols": syms})
+
+
+CONFIGS = {"rmsc04": rmsc04, "rmsc04-abides": rmsc04_abides, "rmsc03": rmsc03, "multi": multi, "desk": desk,
+           "desk-mini": desk_mini}
 
 
 def get_config(name: str, **overrides) -> MarketConfig:

@@ -1,4 +1,7 @@
-"""Execution agents that trade in a simulated market from Python: TWAP, POV and the INTAGS experimental agent.
+"""Execution agents that trade in a simulated market from Python: POV and the INTAGS experimental agent.
+
+(TWAP and every other policy of :mod:`multiexec.policies` trade in this market through the multi-order
+environment's LOB market, :mod:`multiexec.execution.lob_market`.)
 
 Each agent is an external agent of a :class:`~multiexec.lob.sim.Simulation` (its messages go through the kernel
 with the agent's latency). :func:`run_execution` advances the market from one agent decision to the next.
@@ -50,20 +53,6 @@ class ExecutionAgent:
     def wake(self, sim: Simulation) -> None:
         self.act(sim)
         self.next_ns += int(self.freq_s * 1e9)
-
-
-@dataclass
-class TWAPAgent(ExecutionAgent):
-    """Time-weighted average price: after each interval, a market order brings the executed quantity up to the
-    straight-line schedule ``quantity x elapsed / window``."""
-
-    def act(self, sim: Simulation) -> None:
-        n_steps = max(1, math.ceil((self.end_ns - self.start_ns) / (self.freq_s * 1e9)))
-        k = min(n_steps, (sim.now - self.start_ns) // int(self.freq_s * 1e9) + 1)
-        target = int(round(self.quantity * k / n_steps))
-        q = min(target - self.executed(sim), self.remaining(sim))
-        if q > 0:
-            sim.send_market(self.agent_id, self.side, q)
 
 
 @dataclass

@@ -14,7 +14,9 @@ Methods (``AgentConfig.method``):
   instead of a sampled one-hot (``"sampled"``, the paper's literal form); the executed a_K is always sampled.
 
 Team methods get a critic V([h0_i, mean of the alive agents' h0]) for the shared reward.
-Parameters are shared by all agents and all rounds.
+Parameters are shared by all agents and all rounds. What a method is made of (channel, intention rounds,
+imagination, Q-learning, team reward, default rounds and heads) is read from its declaration in
+:mod:`multiexec.policies.registry`; no code here compares a method's name.
 """
 
 from __future__ import annotations
@@ -33,13 +35,7 @@ from torch.nn import functional as F
 from multiexec.errors import MultiexecError
 from multiexec.policies.nets import (ActionValue, Extractor, Linear, acting, make_channel, masked_mean,
                                      mean_of_others, mlp)
-
-METHODS = ("ppo", "ddqn", "commnet", "tarmac", "is", "iac_c", "iac_t")
-TEAM_METHODS = ("commnet", "tarmac", "is", "iac_c", "iac_t")
-IAC_METHODS = ("iac_c", "iac_t")
-# Table 5 of the paper: communication rounds and attention heads per method
-DEFAULT_ROUNDS = {"ppo": 0, "ddqn": 0, "commnet": 2, "tarmac": 3, "is": 3, "iac_c": 3, "iac_t": 3}
-DEFAULT_HEADS = {"tarmac": 4, "is": 4, "iac_t": 2}
+from multiexec.policies.registry import MethodSpec, get_method, methods_help
 
 
 class AgentConfig(BaseModel):
@@ -47,14 +43,16 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: str = Field(description="one of " + ", ".join(METHODS))
+    method: str = Field(description="one of " + methods_help() + " (multiexec.policies.registry)")
     n_actions: int = Field(5, ge=2, description="size of the discrete action set")
     f_seq: int = Field(ge=1, description="per-step history features (env.F_SEQ)")
     f_now: int = Field(ge=1, description="current-step features (env.F_NOW)")
     rnn: int = Field(64, ge=1, description="GRU cell size")
     hidden: int = Field(128, ge=1, description="FC layer size")
-    rounds: int | None = Field(None, ge=0, description="communication rounds K (IS: imagination horizon); None = Table 5")
-    heads: int | None = Field(None, ge=1, description="attention heads (TarMAC channels); None = Table 5")
+    rounds: int | None = Field(None, ge=0, description="communication rounds K (IS: imagination horizon); None: the "
+                               "method's default (Table 5, in the registry)")
+    heads: int | None = Field(None, ge=1, description="attention heads (TarMAC channels); None: the method's default "
+                              "(Table 5, in the registry)")
     intentions: Literal["soft", "sampled"] = Field(
         "soft", description="IaC: what the agents send between rounds — 'soft': the intended-action probabilities "
         "(differentiable; the default, see docs/iac_investigation.md), 'sampled': a sampled one-hot intended action "
@@ -62,19 +60,23 @@ class AgentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fill(self) -> "AgentConfig":
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        spec = get_method(self.method)
         if self.rounds is None:
-            self.rounds = DEFAULT_ROUNDS[self.method]
+            self.rounds = spec.rounds
         if self.heads is None:
-            self.heads = DEFAULT_HEADS.get(self.method, 1)
-        if self.method in TEAM_METHODS and self.rounds < 1:
+            self.heads = spec.heads
+        if spec.team and self.rounds < 1:
             raise ValueError(f"{self.method} needs at least one communication round, got rounds={self.rounds}")
         return self
 
     @property
+    def spec(self) -> MethodSpec:
+        """The registry's declaration of this method."""
+        return get_method(self.method)
+
+    @property
     def team(self) -> bool:
-        return self.method in TEAM_METHODS
+        return self.spec.team
 
 
 @dataclass
@@ -101,24 +103,24 @@ class ExecAgent(nn.Module):
         self.cfg = cfg
         D, A = cfg.hidden, cfg.n_actions
         self.extractor = Extractor(cfg.f_seq, cfg.f_now, cfg.rnn, D)
-        m = cfg.method
-        if m == "ddqn":
+        spec = self.spec = cfg.spec
+        if spec.q_learning:
             self.qhead = mlp([D, D, D, A])
             return
-        self.decision = mlp([2 * D if m == "is" else D, D, D, A])  # D: three layers, softmax in Categorical
+        self.decision = mlp([2 * D if spec.imagination else D, D, D, A])  # D: three layers, softmax in Categorical
         self.critic = mlp([2 * D if cfg.team else D, D, D, 1])
-        if m in ("commnet", "tarmac"):
-            self.channel = make_channel(m, D, D, cfg.heads)
-        elif m in IAC_METHODS:
-            self.channel = make_channel("commnet" if m == "iac_c" else "tarmac", D + A + 1, D, cfg.heads)
+        if spec.intentions:
+            self.channel = make_channel(spec.channel, D + A + 1, D, cfg.heads)
             self.qhat = ActionValue(D, A, D)
-        elif m == "is":
+        elif spec.communicates and not spec.imagination:
+            self.channel = make_channel(spec.channel, D, D, cfg.heads)
+        elif spec.imagination:
             self.predict_others = mlp([D, D, A])  # logits of the others' mean action distribution
             self.dynamics = mlp([D + 2 * A, D, D])  # latent next observation
             self.traj_token = Linear(D + A, D)
             self.traj_query = Linear(D, D)
             self.traj_key = Linear(D, D)
-            self.channel = make_channel("tarmac", 2 * D, D, cfg.heads)
+            self.channel = make_channel(spec.channel, 2 * D, D, cfg.heads)
 
     # ------------------------------------------------------------------ extraction
     def encode(self, seq: torch.Tensor, now: torch.Tensor, t: int) -> torch.Tensor:
@@ -146,7 +148,7 @@ class ExecAgent(nn.Module):
         instead of sampling; ``rounds``: run only the first ``rounds`` communication rounds (IaC analysis of
         the intended actions of each round); ``with_value``: also evaluate the critic (not needed to act).
         """
-        m = self.cfg.method
+        spec = self.spec
         K = self.cfg.rounds if rounds is None else rounds
 
         def choose(logits: torch.Tensor, r: int) -> torch.Tensor:
@@ -156,7 +158,7 @@ class ExecAgent(nn.Module):
                 return logits.argmax(-1)
             return Categorical(logits=logits).sample()
 
-        if m == "ddqn":
+        if spec.q_learning:
             q = self.qhead(h0)
             return Decision(logits=q.unsqueeze(0), actions=q.argmax(-1).unsqueeze(0) if given is None else given, q=q)
         value = self._value(h0, alive) if with_value else None
@@ -165,16 +167,16 @@ class ExecAgent(nn.Module):
         def update(new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
             return new if everyone else torch.where(alive.unsqueeze(-1), new, old)
 
-        if m == "ppo":
+        if not spec.communicates:
             logits = self.decision(h0)
             return Decision(logits=logits.unsqueeze(0), actions=choose(logits, 0).unsqueeze(0), value=value)
-        if m in ("commnet", "tarmac"):
+        if not spec.intentions and not spec.imagination:
             h = h0
             for _ in range(K):
                 h = update(self.channel(h, alive), h)
             logits = self.decision(h)
             return Decision(logits=logits.unsqueeze(0), actions=choose(logits, 0).unsqueeze(0), value=value)
-        if m in IAC_METHODS:
+        if spec.intentions:
             A = self.cfg.n_actions
             soft = self.cfg.intentions == "soft"
             h = h0

@@ -7,7 +7,7 @@ steps left. Everything a policy estimates comes from the training days only (no 
 
 - TWAP: ``w_t`` = step length (equal steps: ``1/T`` each).
 - VWAP: ``w_t`` = the asset's mean share of daily volume in step ``t`` over the training days.
-- AC: Almgren–Chriss with risk aversion (closed form in ``multiexec.game.theory``), per asset,
+- AC: Almgren–Chriss with risk aversion (closed form in ``multiexec.policies.schedules``), per asset,
   in relative units: position = fraction of the order, price = relative to the day's price,
   ``sigma`` = the asset's per-step volatility of log prices on training days, temporary impact
   ``eta`` (relative price change per fraction-of-order traded per step), no permanent impact.
@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from multiexec.data.bars import MinuteBars
 from multiexec.errors import MultiexecError
 from multiexec.execution.env import ExecConfig, Obs, step_edges
+from multiexec.policies.schedules import ac_trajectory
+from multiexec.policies.schedules import twap as twap_schedule
 
 
 class ACParams(BaseModel):
@@ -66,7 +68,9 @@ def _step_lengths(bars: MinuteBars, cfg: ExecConfig) -> np.ndarray:
 
 
 def twap(bars: MinuteBars, cfg: ExecConfig) -> ScheduleRule:
-    return ScheduleRule("twap", np.tile(_step_lengths(bars, cfg), (bars.n_assets, 1)))
+    lengths = _step_lengths(bars, cfg)
+    # the day's minutes spread over the steps: weight = the step's length in minutes, exactly
+    return ScheduleRule("twap", np.tile(twap_schedule(lengths.sum(), lengths), (bars.n_assets, 1)))
 
 
 def vwap(bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig) -> ScheduleRule:
@@ -88,8 +92,6 @@ def step_volatility(bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig) -
 
 
 def ac(bars: MinuteBars, train_days: np.ndarray, cfg: ExecConfig, params: ACParams | None = None) -> ScheduleRule:
-    from multiexec.game.theory import ac_trajectory
-
     params = params or ACParams()
     sig = step_volatility(bars, train_days, cfg)
     n_steps = len(step_edges(bars.n_minutes, cfg.step_minutes)) - 1

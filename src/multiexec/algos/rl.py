@@ -1,5 +1,9 @@
-"""Double Deep Q-learning (van Hasselt et al. 2016) for ensembles of independent agents — the project's one DDQN.
+"""Generic reinforcement-learning pieces shared by the execution agents (:mod:`multiexec.algos`) and the execution
+game (:mod:`multiexec.game`): Double DQN for ensembles, its one configuration, GAE, PPO's clipped surrogate and the
+advantage normalisation. Nothing here knows about policies, methods or markets (this module imports no other
+``multiexec`` package than :mod:`multiexec.errors`).
 
+Double Deep Q-learning (van Hasselt et al. 2016) for ensembles of independent agents — the project's one DDQN.
 Used by the execution game (``multiexec.game``: Q(s, v) over candidate trade sizes v) and by the learning agents
 for multi-order execution (a Q-network over a few discrete actions). Everything is batched over an *ensemble*
 dimension E: E independent agents/runs, each with its own network weights, optimiser state, replay memory and
@@ -25,10 +29,10 @@ not states with a single valid action, not exploring agents).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Literal, Protocol
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import nn
 
 from multiexec.errors import MultiexecError
@@ -42,48 +46,66 @@ class ExploreFn(Protocol):
     def __call__(self, obs: torch.Tensor, cand: torch.Tensor, mask: torch.Tensor, gen: torch.Generator) -> torch.Tensor: ...
 
 
-@dataclass
-class DDQNArgs:
-    """Arguments of :class:`DoubleDQN` (defaults: the execution-game paper's Table 1)."""
+class DDQNConfig(BaseModel):
+    """The one configuration of :class:`DoubleDQN` (defaults: the execution-game paper's Table 1).
 
-    learning_rate: float = 1e-4
-    """Adam learning rate"""
-    batch_size: int = 64
-    """transitions per gradient step (per ensemble member)"""
-    buffer_size: int = 15_000
-    """replay memory capacity per ensemble member"""
-    drop_oldest_half: bool = True
-    """when the memory is full drop its oldest half (the paper's code); False: overwrite the oldest (ring buffer)"""
-    gamma: float = 1.0
-    """discount factor"""
-    target_network_frequency: int = 75
-    """environment steps between copies main -> target network"""
-    epsilon_start: float = 1.0
-    """initial exploration probability"""
-    epsilon_decay: float = 0.995
-    """epsilon <- max(epsilon_min, epsilon * epsilon_decay) every ``epsilon_decay_every`` steps"""
-    epsilon_decay_every: int = 75
-    """environment steps between epsilon decays"""
-    epsilon_min: float = 0.0
-    """lower bound of epsilon"""
-    learning_starts: int | None = None
-    """transitions in memory before learning starts (None: one batch)"""
-    train_frequency: int = 1
-    """environment steps between gradient steps"""
-    max_grad_norm: float = 1.0
-    """gradient-norm clip, per ensemble member (<= 0 disables)"""
+    What the schedule counts is explicit (``schedule``), not switched off by sentinel numbers:
 
-    def __post_init__(self) -> None:
-        for key in ("learning_rate", "batch_size", "buffer_size", "target_network_frequency", "epsilon_decay_every",
-                    "train_frequency"):
-            if getattr(self, key) <= 0:
-                raise MultiexecError(f"DDQNArgs.{key}={getattr(self, key)} must be > 0")
+    - ``"steps"`` (the game): every call of :meth:`DoubleDQN.observe` is one environment step; a gradient step
+      every ``train_frequency`` steps, a target copy every ``target_network_frequency`` steps, an epsilon decay
+      every ``epsilon_decay_every`` steps;
+    - ``"transitions"`` (the execution agents, whose steps bring a varying number of transitions): a gradient step
+      per ``train_frequency`` transitions stored (fractions carry over), a target copy every
+      ``target_network_frequency`` gradient steps and an epsilon decay every ``epsilon_decay_every`` gradient steps.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float = Field(1e-4, gt=0, description="Adam learning rate")
+    batch_size: int = Field(64, gt=0, description="transitions per gradient step (per ensemble member)")
+    buffer_size: int = Field(15_000, gt=0, description="replay memory capacity per ensemble member")
+    drop_oldest_half: bool = Field(True, description="when the memory is full drop its oldest half (the paper's "
+                                   "code); False: overwrite the oldest (ring buffer)")
+    gamma: float = Field(1.0, ge=0, le=1, description="discount factor")
+    schedule: Literal["steps", "transitions"] = Field(
+        "steps", description="what train_frequency, target_network_frequency and epsilon_decay_every count (see "
+        "the class docstring)")
+    train_frequency: int = Field(1, gt=0, description="steps (schedule 'steps') or transitions ('transitions') "
+                                 "per gradient step")
+    target_network_frequency: int = Field(75, gt=0, description="steps ('steps') or gradient steps ('transitions') "
+                                          "between copies main -> target network")
+    epsilon_start: float = Field(1.0, description="initial exploration probability")
+    epsilon_decay: float = Field(0.995, description="epsilon <- max(epsilon_min, epsilon * epsilon_decay) every "
+                                 "epsilon_decay_every steps ('steps') or gradient steps ('transitions')")
+    epsilon_decay_every: int = Field(75, gt=0, description="steps or gradient steps between epsilon decays")
+    epsilon_min: float = Field(0.0, description="lower bound of epsilon")
+    learning_starts: int | None = Field(None, ge=0, description="transitions in memory before learning starts "
+                                        "(None: one batch)")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="gradient-norm clip, per ensemble member (None: no "
+                                        "clipping)")
+    reward_scale: float = Field(1.0, gt=0, description="rewards are multiplied by this before they are stored (by "
+                                "the caller: the execution learner; the game scales its own rewards)")
+
+    def __init__(self, **data: object) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise MultiexecError(f"DDQNConfig: {exc}") from None
+
+    @model_validator(mode="after")
+    def _check(self) -> "DDQNConfig":
         if self.batch_size > self.buffer_size:
-            raise MultiexecError(f"DDQNArgs.batch_size={self.batch_size} exceeds buffer_size={self.buffer_size}")
+            raise ValueError(f"batch_size={self.batch_size} exceeds buffer_size={self.buffer_size}")
         if not 0 <= self.epsilon_min <= self.epsilon_start <= 1 or not 0 < self.epsilon_decay <= 1:
-            raise MultiexecError(
-                f"DDQNArgs epsilon: need 0 <= epsilon_min={self.epsilon_min} <= epsilon_start={self.epsilon_start} <= 1"
+            raise ValueError(
+                f"epsilon: need 0 <= epsilon_min={self.epsilon_min} <= epsilon_start={self.epsilon_start} <= 1"
                 f" and 0 < epsilon_decay={self.epsilon_decay} <= 1")
+        return self
+
+    @property
+    def start(self) -> int:
+        """Transitions in memory before learning starts."""
+        return self.batch_size if self.learning_starts is None else max(self.learning_starts, 1)
 
 
 class ReplayMemory:
@@ -214,7 +236,7 @@ class DoubleDQN:
     step, target copy and epsilon decay that are due.
     """
 
-    def __init__(self, qnet: nn.Module, args: DDQNArgs, candidates_fn: CandidatesFn, explore_fn: ExploreFn | None = None,
+    def __init__(self, qnet: nn.Module, args: DDQNConfig, candidates_fn: CandidatesFn, explore_fn: ExploreFn | None = None,
                  seed: int = 0, target_candidates_fn: CandidatesFn | None = None) -> None:
         self.q = qnet
         self.target = copy.deepcopy(qnet).requires_grad_(False)
@@ -229,6 +251,8 @@ class DoubleDQN:
         self.memory = ReplayMemory(self.E, args.buffer_size, args.drop_oldest_half)
         self.epsilon = args.epsilon_start
         self.steps = 0
+        self.grad_steps = 0
+        self.pending = 0.0  # gradient steps due (schedule "transitions")
         self.last_loss = torch.full((self.E,), float("nan"))
 
     @staticmethod
@@ -250,19 +274,37 @@ class DoubleDQN:
         return idx
 
     def observe(self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
-                done: torch.Tensor) -> None:
-        """Store transitions (E, n, ...) (``action`` is the candidate *value* taken), then learn as scheduled."""
+                done: torch.Tensor) -> list[torch.Tensor]:
+        """Store transitions (E, n, ...) (``action`` is the candidate *value* taken), then learn as scheduled
+        (``args.schedule``). Returns the per-member losses (E,) of the gradient steps made."""
         self.memory.add(obs=obs, action=action.to(obs.dtype), reward=reward.to(obs.dtype), next_obs=next_obs,
                         done=done.to(obs.dtype))
+        if self.args.schedule == "transitions":
+            return self._learn_per_transitions(obs.shape[1])
         self.steps += 1
         a = self.args
-        start = a.batch_size if a.learning_starts is None else max(a.learning_starts, 1)
-        if len(self.memory) >= start and self.steps % a.train_frequency == 0:
-            self.train_step()
+        losses = []
+        if len(self.memory) >= a.start and self.steps % a.train_frequency == 0:
+            losses.append(self.train_step())
         if self.steps % a.target_network_frequency == 0:
             self.update_target()
         if self.steps % a.epsilon_decay_every == 0:
             self.epsilon = max(a.epsilon_min, self.epsilon * a.epsilon_decay)
+        return losses
+
+    def _learn_per_transitions(self, n: int) -> list[torch.Tensor]:
+        a = self.args
+        self.pending += n / a.train_frequency
+        losses = []
+        while self.pending >= 1 and len(self.memory) >= a.start:
+            self.pending -= 1
+            losses.append(self.train_step())
+            self.grad_steps += 1
+            if self.grad_steps % a.target_network_frequency == 0:
+                self.update_target()
+            if self.grad_steps % a.epsilon_decay_every == 0:
+                self.epsilon = max(a.epsilon_min, self.epsilon * a.epsilon_decay)
+        return losses
 
     def td_target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Double-Q target (E, B): argmax by the main network, value by the target network."""
@@ -285,7 +327,7 @@ class DoubleDQN:
             q = self.q(batch["obs"], batch["action"].unsqueeze(-1)).squeeze(-1)
             loss_e = ((q - y) ** 2).mean(1)
             loss_e.sum().backward()  # members do not share weights: each gets the gradient of its own mean loss
-        if self.args.max_grad_norm > 0:
+        if self.args.max_grad_norm is not None:
             clip_per_member(self.q.parameters(), self.args.max_grad_norm, self.E)
         self.optim.step()
         self.last_loss = loss_e.detach()
@@ -297,13 +339,17 @@ class DoubleDQN:
 
     def state_dict(self) -> dict:
         return {"q": self.q.state_dict(), "target": self.target.state_dict(), "optim": self.optim.state_dict(),
-                "epsilon": self.epsilon, "steps": self.steps}
+                "epsilon": self.epsilon, "steps": self.steps, "grad_steps": self.grad_steps, "pending": self.pending,
+                "gen": self.gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.q.load_state_dict(state["q"])
         self.target.load_state_dict(state["target"])
         self.optim.load_state_dict(state["optim"])
         self.epsilon, self.steps = state["epsilon"], state["steps"]
+        self.grad_steps, self.pending = state.get("grad_steps", 0), state.get("pending", 0.0)
+        if "gen" in state:
+            self.gen.set_state(state["gen"])
 
 
 @torch.no_grad()
@@ -320,3 +366,47 @@ def uniform_explore(obs: torch.Tensor, cand: torch.Tensor, mask: torch.Tensor, g
     """Default exploration: a uniformly random valid candidate."""
     u = torch.rand(mask.shape, generator=gen, device=mask.device).masked_fill(~mask, -1.0)
     return u.argmax(-1)
+
+
+# ------------------------------------------------------------------------------------------------ PPO pieces
+def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimates over the time axis 1 of (B, T, N); the day ends after T (V_T = 0).
+
+    Returns (advantages, λ-returns = advantages + values).
+    """
+    T = rewards.shape[1]
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(T)):
+        next_v = values[:, t + 1] if t + 1 < T else torch.zeros_like(values[:, t])
+        delta = rewards[:, t] + gamma * next_v - values[:, t]
+        last = delta + gamma * lam * last
+        adv[:, t] = last
+    return adv, adv + values
+
+
+def moments(adv: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation (+1e-8) over the masked entries of each leading slice, shaped to broadcast."""
+    m = mask.to(adv.dtype)
+    n = m.flatten(1).sum(1).clamp_min(1.0)
+    shape = (-1,) + (1,) * (adv.dim() - 1)
+    mean = (adv * m).flatten(1).sum(1) / n
+    var = (((adv - mean.view(shape)) ** 2) * m).flatten(1).sum(1) / n
+    return mean.view(shape), var.sqrt().view(shape) + 1e-8
+
+
+def normalise(adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero-mean, unit-std advantages over the masked entries of each leading slice (round)."""
+    mean, std = moments(adv, mask)
+    return (adv - mean) / std
+
+
+def clipped_surrogate(
+    new_logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, clip: float
+) -> torch.Tensor:
+    """PPO's clipped objective, averaged over masked entries of each round, then over rounds (eq. 19)."""
+    ratio = torch.exp(new_logp - old_logp)
+    obj = torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
+    m = mask.to(obj.dtype)
+    per_round = (obj * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
+    return per_round.mean()

@@ -1,0 +1,119 @@
+"""Helpers for the tests and the experiments: tiny markets and datasets with known answers, tiny input files, and a
+skip when the real data is absent. Import them from here (``from multiexec.testing import make_bars``); the
+``conftest.py`` files of ``tests/`` hold only fixtures.
+
+This module sits on the top floor (with the CLIs): it may import any part of the package, and no library module
+imports it. ``pytest`` is imported only by the helpers that skip a test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import types
+from pathlib import Path
+
+import numpy as np
+
+from multiexec.data.bars import MinuteBars
+from multiexec.data.orders import DayOrders
+from multiexec.execution.env import ExecConfig
+from multiexec.paths import shared_data
+
+__all__ = ["HEADER", "OPTIMAL_EG", "TINY_EXEC", "known_optimum_dataset", "make_bars", "minute_rows", "needs_shared",
+           "random_dataset", "shared_or_skip", "write"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# markets and datasets
+
+def make_bars(prices: np.ndarray, symbols=None, start="2021-01-04", volume=None) -> MinuteBars:
+    """MinuteBars from a (D, A, M) price array (open = high = low = close)."""
+    prices = np.asarray(prices, dtype=float)
+    D, A, M = prices.shape
+    dates = np.busday_offset(np.datetime64(start, "D"), np.arange(D), roll="forward")
+    vol = np.full(prices.shape, 100.0) if volume is None else np.asarray(volume, dtype=float)
+    return MinuteBars(
+        symbols=symbols or [f"S{i}" for i in range(A)], dates=dates, minutes=np.arange(570, 570 + M),
+        open=prices, high=prices, low=prices, close=prices, volume=vol, traded=np.ones(prices.shape, bool),
+    )
+
+
+# 30-minute days cut into T = 3 steps of 10 minutes
+TINY_EXEC = ExecConfig(step_minutes=10)
+
+
+def known_optimum_dataset(n_days: int = 8) -> types.SimpleNamespace:
+    """Every day: a sell order on S0 whose price peaks in step 1, a buy order on S1 whose price dips in step 0,
+    ample cash. The optimal schedule: sell nothing, then everything at step 1; buy everything at step 0."""
+    M = 30
+    p = np.ones((n_days, 2, M))
+    p[:, 0, 10:20] = 1.2
+    p[:, 1, 0:10] = 0.8
+    bars = make_bars(p)
+    orders = [DayOrders(bars.dates[d], ["S0", "S1"], [1, -1], [100.0, 100.0], 200.0) for d in range(n_days)]
+    ids = list(range(n_days))
+    return types.SimpleNamespace(bars=bars, orders=orders, splits={"train": ids, "valid": ids[:2], "test": ids[:2]})
+
+
+# EG of the optimal schedule: sell at 1.2 vs mean 3.4/3, buy at 0.8 vs mean 2.8/3
+OPTIMAL_EG = {"sell": (1.2 / (3.2 / 3) - 1) * 1e4, "buy": -(0.8 / (2.8 / 3) - 1) * 1e4}
+
+
+def random_dataset(n_days: int = 6, seed: int = 0) -> types.SimpleNamespace:
+    """Random-walk prices, 3-6 orders per day with mixed sides, cash that binds."""
+    rng = np.random.default_rng(seed)
+    D, A, M = n_days, 8, 30
+    prices = 50 * np.exp(np.cumsum(rng.normal(0, 2e-3, (D, A, M)), axis=2)) * rng.uniform(0.5, 2, (1, A, 1))
+    bars = make_bars(prices, volume=rng.uniform(50, 500, (D, A, M)))
+    orders = []
+    for d in range(D):
+        n = 3 + d % 4
+        syms = list(rng.choice(bars.symbols, n, replace=False))
+        side = np.where(np.arange(n) % 2 == 0, -1, 1)
+        orders.append(DayOrders(bars.dates[d], syms, side, rng.integers(10, 200, n).astype(float), 1500.0))
+    ids = list(range(D))
+    return types.SimpleNamespace(bars=bars, orders=orders, splits={"train": ids[:4], "valid": ids[4:5], "test": ids[5:]})
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# input files
+
+HEADER = "date,ToD,open,high,low,close,volume\n"
+
+
+def write(path: Path, text: str, gz: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def minute_rows(day: str, rows: list[tuple]) -> str:
+    """rows of (HH:MM, open, high, low, close, volume)."""
+    return "".join(f"{day},{t}:00,{o},{h},{lo},{c},{v}\n" for t, o, h, lo, c, v in rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# real data
+
+def needs_shared(*parts: str) -> Path:
+    """The path of ``../shared/data/<parts>``, or skip the calling test where it is absent."""
+    import pytest
+
+    p = shared_data(*parts)
+    if p is None:
+        pytest.skip(f"shared data {'/'.join(parts)} is absent (set MULTIEXEC_SHARED or place ../shared/data)")
+    return p
+
+
+def shared_or_skip(name: str) -> Path:
+    """The path of ``../shared/data/<name>``, or skip the calling test where it is absent."""
+    import pytest
+
+    p = shared_data(name)
+    if p is None:
+        pytest.skip(f"real data ../shared/data/{name} is absent: skipping the real-data test")
+    return p

@@ -1,0 +1,119 @@
+"""The multi-order environment on the reactive LOB market (multiexec.execution.lob_market)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from multiexec.data.orders import DayOrders
+from multiexec.errors import MultiexecError
+from multiexec.execution.env import ExecConfig, MultiOrderEnv
+from multiexec.execution.evaluate import run_policy
+from multiexec.execution.lob_market import LOBMarket, LOBMarketConfig, lob_dataset
+from multiexec.execution.markets import DayBatch, Market
+from multiexec.policies.rules import RULES, make_rule_policy
+
+STEP = 10
+ECFG = ExecConfig(step_minutes=STEP)
+
+
+@pytest.fixture(scope="module")
+def world():
+    ds, market = lob_dataset(LOBMarketConfig(config="desk-mini", days=12), seed=3, step_minutes=STEP, progress=False)
+    return ds, market
+
+
+def test_market_interface_and_dataset(world):
+    ds, market = world
+    assert isinstance(market, Market)
+    assert ds.bars.n_assets == 6 and ds.bars.n_minutes == 60 and ds.bars.n_days == 12
+    assert len(ds.orders) >= 3 and all(o.n >= 1 for o in ds.orders)
+    # consecutive days: each day's fundamental opens at the previous day's close
+    for d in range(1, 4):
+        cfg = market.specs[d][0]
+        prev_close = np.round(ds.bars.close[d - 1, :, -1] / cfg.tick_dollars)
+        assert [s.fundamental.r_bar for s in cfg.symbols] == prev_close.astype(int).tolist()
+    assert len({seed for _, seed in market.specs}) == len(market.specs)
+
+
+def test_replay_without_orders_is_the_history_day(world):
+    ds, market = world
+    d = int(ds.order_day_index[0])
+    o = ds.orders[0]
+    n = o.n
+    batch = DayBatch(np.array([d]), ds.bars.symbol_index(o.symbols)[None], o.side[None], o.amount[None],
+                     np.ones((1, n), bool), np.array([o.cash]))
+    market.begin(batch)  # one external agent per order, but no message sent
+    sim = market.sims[0]
+    sim.run_until(sim.close_ns)
+    bars = sim.bars()
+    for a, sym in enumerate(ds.bars.symbols):
+        np.testing.assert_array_equal(bars.loc[bars["symbol"] == sym, "close"].to_numpy(), ds.bars.close[d, a])
+        np.testing.assert_array_equal(bars.loc[bars["symbol"] == sym, "volume"].to_numpy(), ds.bars.volume[d, a])
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_every_rule_trades_in_the_book(world, name):
+    ds, market = world
+    env = MultiOrderEnv(market, ds.orders, ECFG)
+    train = ds.order_day_index[ds.splits["train"]]
+    res = run_policy(env, make_rule_policy(name, ds.bars, train, ECFG), ds.splits["test"], progress=False)
+    o = res.orders
+    assert (o["filled"] <= o["amount"] + 1e-9).all() and np.allclose(o["filled"], np.round(o["filled"]))
+    assert o["fill_rate"].mean() > 0.9
+    assert np.isfinite(o.loc[o["filled"] > 0, ["eg_bps", "is_bps"]].to_numpy()).all()
+    assert (res.days["cash_end"] >= 0).all()
+    # our fills moved shares in the book: the agents' positions are the filled amounts
+    for b, sim in enumerate(market.sims):
+        pos = [abs(sim.position(int(a))[0]) for a in market.agents[b][market.batch.mask[b]]]
+        np.testing.assert_array_equal(pos, market.done_shares[b][market.batch.mask[b]])
+
+
+def test_same_seed_same_numbers_and_reaction(world):
+    ds, market = world
+    env = MultiOrderEnv(market, ds.orders, ECFG)
+    twap = make_rule_policy("twap", ds.bars, ds.order_day_index[ds.splits["train"]], ECFG)
+    a = run_policy(env, twap, ds.splits["test"], progress=False).orders
+    b = run_policy(env, twap, ds.splits["test"], progress=False).orders
+    pd.testing.assert_frame_equal(a, b)
+    # TWAP on bars executes at the day's average price (EG 0); in the book it pays the spread and its impact
+    assert a["eg_bps"].mean() < 0
+
+
+def _one_order_env(ds, market, amount, cash=1e12, side=-1, symbols=None):
+    d = ds.bars.dates[ds.order_day_index[-1]]
+    syms = symbols or [ds.bars.symbols[1]]
+    orders = [DayOrders(d, [s], np.array([side]), np.array([float(amount)]), cash) for s in syms]
+    return MultiOrderEnv(market, orders, ECFG)
+
+
+def test_cost_grows_with_order_size(world):
+    """Buying 200 shares vs ~10 % of the day's volume of each symbol: the large order pays more against the day's
+    average price (the day itself is the same: same seeds)."""
+    ds, market = world
+    twap = make_rule_policy("twap", ds.bars, ds.order_day_index[ds.splits["train"]], ECFG)
+    eg = []
+    for amount in (200, 200_000):
+        env = _one_order_env(ds, market, amount, symbols=list(ds.bars.symbols))
+        eg.append(run_policy(env, twap, list(range(len(env.orders))), progress=False).orders["eg_bps"].mean())
+    assert eg[1] < eg[0] - 2.0
+
+
+def test_cash_binds_and_never_goes_negative(world):
+    ds, market = world
+    env = _one_order_env(ds, market, 20_000, cash=20_000 * ds.bars.close[0, 1, -1] * 0.3)
+    twap = make_rule_policy("twap", ds.bars, ds.order_day_index[ds.splits["train"]], ECFG)
+    res = run_policy(env, twap, [0], progress=False)
+    assert res.days["toc"].iloc[0] > 0 and res.days["cash_end"].iloc[0] >= 0
+    assert res.orders["fill_rate"].iloc[0] < 0.5
+    assert (env.cash_hist >= 0).all()
+
+
+def test_bad_input(world):
+    ds, market = world
+    with pytest.raises(MultiexecError, match="steps every 10 minutes"):
+        MultiOrderEnv(market, ds.orders, ExecConfig(step_minutes=30))
+    env = _one_order_env(ds, market, 100.5)
+    with pytest.raises(MultiexecError, match="whole shares"):
+        env.reset()
+    with pytest.raises(MultiexecError, match="days"):
+        LOBMarket(ds.bars, market.specs[:-1])
