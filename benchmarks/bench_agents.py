@@ -85,11 +85,14 @@ def throughput(methods: list[str], train_days: int, threads: int) -> pd.DataFram
 
 
 def main() -> None:
+    from multiexec.policies.registry import method_names
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1000, help="timed decisions per row (p99 = the 10th slowest of 1,000)")
     ap.add_argument("--train-days", type=int, default=48, help="training days per method for the throughput")
-    ap.add_argument("--methods", default="ppo,ddqn,commnet,tarmac,is,iac_c,iac_t")
+    ap.add_argument("--methods", default=",".join(method_names()),
+                    help="comma-separated methods for the throughput (default: every registered method)")
     ap.add_argument("--skip-throughput", action="store_true")
     args = ap.parse_args()
 

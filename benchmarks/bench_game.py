@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from multiexec.game.experiment import AgentConfig, RunConfig, run_test_phase, train
+from multiexec.game.config import AgentConfig, RunConfig
+from multiexec.game.experiment import run_test_phase, train
 from multiexec.game.market import simulate_schedules
 from multiexec.game.params import GameParams
 from multiexec.game.theory import twap

@@ -35,14 +35,15 @@ def main() -> None:
                                  step_minutes=step, progress=False)
         days = list(range(min(a.days, len(ds.orders))))
         twap = make_rule_policy("twap", ds.bars, ds.order_day_index[ds.splits["train"]], ecfg)
-        for label, env in (("bars", MultiOrderEnv(ds.bars, ds.orders, ecfg)), ("lob", MultiOrderEnv(market, ds.orders, ecfg))):
+        envs = (("bars", MultiOrderEnv(ds.bars, ds.orders, ecfg)), ("lob", MultiOrderEnv(market, ds.orders, ecfg)))
+        for label, env in envs:
             t = time.perf_counter()
             res = run_policy(env, twap, days, batch_days=len(days), progress=False)
             sec = time.perf_counter() - t
             n = len(res.orders) * env.n_steps
             rows.append((name, label, len(days), len(res.orders), env.n_steps, sec, n / sec,
                          res.orders["eg_bps"].mean()))
-    print(f"\n| config | market | days | orders | steps/day | seconds | order-steps/s | TWAP EG (bp) |")
+    print("\n| config | market | days | orders | steps/day | seconds | order-steps/s | TWAP EG (bp) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]:.3f} | {r[6]:,.0f} | {r[7]:.2f} |")

@@ -27,7 +27,8 @@ def main():
         for kwargs in ({}, {"intraday_drift": 0.0}):
             bars, hist = synthetic.generate(None, 30, 60, 30, seed, **kwargs)
             same = all(np.array_equal(getattr(bars, f), getattr(bars_ref, f)) for f in fields)
-            same &= all(np.array_equal(getattr(hist, f), getattr(hist_ref, f)) for f in ("open", "high", "low", "close", "volume"))
+            same &= all(np.array_equal(getattr(hist, f), getattr(hist_ref, f))
+                        for f in ("open", "high", "low", "close", "volume"))
             same &= np.array_equal(bars.dates, bars_ref.dates) and bars.symbols == bars_ref.symbols
             print(f"seed {seed} {kwargs or 'default call'}: {'bit-identical' if same else 'DIFFERENT'}")
             if not same:

@@ -1,4 +1,5 @@
-"""Read back the coordination comparison (``multiexec compare ... --out runs/coordination``) for docs/iac_investigation.md §7.
+"""Read back the coordination comparison (``multiexec compare ... --out runs/coordination``) for
+docs/iac_investigation.md §7.
 
 Prints, from the finished run folders (nothing is trained):
 - per method and seed, the best validation checkpoint's team return, EG and TOC (``metrics.csv``, what ``best.pt`` holds);

@@ -1,6 +1,6 @@
 """Greedy execution profile (valid split) of best.pt of given run folders: mean executed fraction per step, by side."""
 import sys, json
-import numpy as np, torch
+import torch
 torch.set_num_threads(1)
 from multiexec.data.dataset import DataConfig, load_dataset
 from multiexec.execution.env import ExecConfig, MultiOrderEnv

@@ -85,7 +85,7 @@ def oracle_plans(env, ids, actions, alpha):
     q = int(round(1 / min(a for a in actions if a > 0)))
     steps = [int(round(a * q)) for a in actions]
     for d in ids:
-        obs = env.reset([d])
+        env.reset([d])
         g = env.side[0][:, None] * (env.price[0] / env.avg_price[0][:, None] - 1.0)  # (N, T)
         N, T = g.shape
         plan = np.zeros((N, T))

@@ -1,5 +1,5 @@
 """Training runs on us_minute_2018 (train split; validation only)."""
-import json, sys, time, torch
+import json, time, torch
 torch.set_num_threads(1)
 from multiexec.data.dataset import DataConfig, load_dataset
 from multiexec.algos.train import TrainConfig, train

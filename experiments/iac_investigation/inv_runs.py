@@ -1,6 +1,6 @@
 """Sequential training runs for the IaC investigation: train split, validation only (no test evaluation)."""
 import json, sys, time
-import numpy as np, pandas as pd, torch
+import torch
 torch.set_num_threads(1)
 from multiexec.data.dataset import DataConfig, load_dataset
 from multiexec.algos.train import TrainConfig, train

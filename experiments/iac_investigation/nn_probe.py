@@ -29,7 +29,7 @@ for tname, ti in (("g_t", 3), ("actionable g_t - mean(g_t..g_T)", 4)):
     ext = Extractor(F_SEQ, F_NOW, 64, 128); head = torch.nn.Linear(128, 1)
     opt = torch.optim.Adam(list(ext.parameters()) + list(head.parameters()), lr=1e-3)
     def pred(d):
-        seq, now, mask = d[0], d[1], d[2]
+        seq, now = d[0], d[1]
         hist = ext.history(seq).transpose(1, 2)  # (B,T,N,R)
         h0 = ext.head(hist, now)
         return head(h0).squeeze(-1).transpose(1, 2)  # (B,N,T)

@@ -1,7 +1,8 @@
 """The one command-line entry point: ``multiexec ...``.
 
 Each area owns a sub-command group in its own ``cli.py`` (``data``, ``lob``, ``game``); the
-execution commands (``evaluate``, ``train``, ``compare``) live in ``algos/cli.py``. Heavy imports happen inside the commands so that ``--help`` is fast.
+execution commands (``evaluate``, ``train``, ``compare``) live in ``algos/cli.py``. Heavy imports happen inside the
+commands so that ``--help`` is fast.
 User errors (:class:`multiexec.MultiexecError`) print as one clear line, without a traceback.
 """
 

@@ -17,10 +17,12 @@ import numpy as np
 from multiexec.data.bars import MinuteBars
 from multiexec.data.orders import DayOrders
 from multiexec.execution.env import ExecConfig
+from multiexec.lob.lobster import EMPTY_ASK, EMPTY_BID
 from multiexec.paths import shared_data
 
-__all__ = ["HEADER", "OPTIMAL_EG", "TINY_EXEC", "known_optimum_dataset", "make_bars", "minute_rows", "needs_shared",
-           "random_dataset", "shared_or_skip", "write"]
+__all__ = ["HEADER", "LOBSTER_BOOK", "LOBSTER_MESSAGES", "LOBSTER_NAME", "OPTIMAL_EG", "TINY_EXEC",
+           "known_optimum_dataset", "make_bars", "minute_rows", "needs_shared", "random_dataset", "shared_or_skip", "write",
+           "write_pair"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -94,6 +96,36 @@ def write(path: Path, text: str, gz: bool = False) -> Path:
 def minute_rows(day: str, rows: list[tuple]) -> str:
     """rows of (HH:MM, open, high, low, close, volume)."""
     return "".join(f"{day},{t}:00,{o},{h},{lo},{c},{v}\n" for t, o, h, lo, c, v in rows)
+
+
+# A LOBSTER sample pair: 5 events on a 2-level book; prices x 10000. The book row is the state after the event.
+LOBSTER_MESSAGES = [
+    "34200.000000001,1,11,100,1000000,1",  # buy 100 @ 100.00
+    "34200.5,1,12,50,1010000,-1",  # sell 50 @ 101.00
+    "34260.25,4,12,20,1010000,-1",  # 20 of the sell executed: buyer-initiated
+    "34260.25,4,13,5,1010000,-1",  # same order sweeps another sell at the same time
+    "34321,3,11,100,1000000,1",  # buy cancelled
+]
+LOBSTER_BOOK = [
+    f"1010000,30,1000000,100,{EMPTY_ASK},0,990000,10",
+    "1010000,80,1000000,100,1020000,5,990000,10",
+    "1010000,60,1000000,100,1020000,5,990000,10",
+    "1010000,55,1000000,100,1020000,5,990000,10",
+    f"1010000,55,990000,10,1020000,5,{EMPTY_BID},0",
+]
+LOBSTER_NAME = "TEST_2020-01-02_34200000_57600000_{}_2.csv"
+
+
+def write_pair(folder: Path, messages=LOBSTER_MESSAGES, book=LOBSTER_BOOK, msg_name=None,
+               book_name=None) -> tuple[Path, Path]:
+    """Write a LOBSTER message / orderbook CSV pair (default: the 5-event sample above) into ``folder``;
+    return (message path, orderbook path)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    m = folder / (msg_name or LOBSTER_NAME.format("message"))
+    b = folder / (book_name or LOBSTER_NAME.format("orderbook"))
+    m.write_text("\n".join(messages) + "\n")
+    b.write_text("\n".join(book) + "\n")
+    return m, b
 
 
 # ---------------------------------------------------------------------------------------------------------------------

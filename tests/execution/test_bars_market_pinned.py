@@ -13,10 +13,18 @@ from multiexec.paths import shared_data
 from multiexec.policies.rules import make_rule_policy
 
 PINNED = {
-    "us_minute_2018": {"twap": ("a7adcd4db42e7dab", -1.7964413618014303e-13), "vwap": ("736fd835f1868314", 0.5946930363080524),
-                       "ac": ("5a731f5cbfb3b401", 0.5289169827800707), "side_split": ("44182f2e6f861988", 3.5784775701337197)},
-    "synthetic": {"twap": ("0eb63c8c6f5484b0", 4.917039329827846e-14), "vwap": ("5cef30f35f42521d", -0.27736335219464564),
-                  "ac": ("1694b8d4e564e17b", -3.0512384931064784), "side_split": ("1a6f7c4bcef539ac", 10.720797609518156)},
+    "us_minute_2018": {
+        "twap": ("a7adcd4db42e7dab", -1.7964413618014303e-13),
+        "vwap": ("736fd835f1868314", 0.5946930363080524),
+        "ac": ("5a731f5cbfb3b401", 0.5289169827800707),
+        "side_split": ("44182f2e6f861988", 3.5784775701337197),
+    },
+    "synthetic": {
+        "twap": ("0eb63c8c6f5484b0", 4.917039329827846e-14),
+        "vwap": ("5cef30f35f42521d", -0.27736335219464564),
+        "ac": ("1694b8d4e564e17b", -3.0512384931064784),
+        "side_split": ("1a6f7c4bcef539ac", 10.720797609518156),
+    },
 }
 
 

@@ -4,12 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from multiexec.algos.train import TrainConfig, train
 from multiexec.data.orders import DayOrders
 from multiexec.errors import MultiexecError
-from multiexec.execution.env import ExecConfig, MultiOrderEnv
+from multiexec.execution.env import F_NOW, F_SEQ, ExecConfig, MultiOrderEnv
 from multiexec.execution.evaluate import run_policy
 from multiexec.execution.lob_market import LOBMarket, LOBMarketConfig, lob_dataset
 from multiexec.execution.markets import DayBatch, Market
+from multiexec.policies.agents import AgentConfig, ExecAgent, NeuralPolicy
+from multiexec.policies.registry import method_names
 from multiexec.policies.rules import RULES, make_rule_policy
 
 STEP = 10
@@ -117,3 +120,38 @@ def test_bad_input(world):
         env.reset()
     with pytest.raises(MultiexecError, match="days"):
         LOBMarket(ds.bars, market.specs[:-1])
+
+
+@pytest.mark.parametrize("method", method_names())
+def test_every_learned_policy_acts_in_the_book(world, method):
+    ds, market = world
+    env = MultiOrderEnv(market, ds.orders, ECFG)
+    agent = ExecAgent(AgentConfig(method=method, n_actions=env.n_actions, f_seq=F_SEQ, f_now=F_NOW, rnn=8, hidden=16))
+    res = run_policy(env, NeuralPolicy(agent), ds.splits["test"][:1], progress=False)
+    assert len(res.orders) == ds.orders[ds.splits["test"][0]].n and np.isfinite(res.metrics["fill_pct"])
+
+
+def test_train_in_the_book(world, tmp_path):
+    ds, market = world
+    cfg = TrainConfig(method="ppo", train_days=2, eval_every=2, rollout_days=2)
+    res = train(ds, cfg, tmp_path / "run", ECFG, progress=False, market=market)
+    assert res.order_steps > 0 and (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_cli_evaluate_and_train_on_the_lob_market(tmp_path):
+    from typer.testing import CliRunner
+
+    from multiexec.cli import app
+
+    r = CliRunner().invoke(app, ["evaluate", "--market", "lob:desk-mini", "--lob-days", "12", "--seed", "3",
+                                 "--step-minutes", "10", "--policy", "twap,ac", "--out", str(tmp_path / "ev")])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(tmp_path / "ev" / "metrics.csv").set_index("policy")
+    assert set(table.index) == {"twap", "ac"} and "IS_bps" in table.columns and "lob market" in r.output
+    r = CliRunner().invoke(app, ["evaluate", "--market", "lob", "--out", str(tmp_path / "x")])
+    assert r.exit_code != 0 and "lob:<config>" in str(r.exception)
+    r = CliRunner().invoke(app, ["train", "--method", "ppo", "--market", "lob:desk-mini", "--lob-days", "12",
+                                 "--data-seed", "3", "--step-minutes", "10", "--train-days", "2", "--eval-every", "2",
+                                 "--out", str(tmp_path / "tr")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "tr" / "test" / "metrics.json").is_file()

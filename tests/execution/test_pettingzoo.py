@@ -1,4 +1,3 @@
-import numpy as np
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from multiexec.execution.pettingzoo_env import MultiOrderParallelEnv

@@ -35,6 +35,5 @@ def test_rule_twap_weights_bit_for_bit(minutes, step):
     assert np.array_equal(rules.twap(bars, cfg).weights, old / old.sum(axis=2, keepdims=True))
 
 
-def test_ac_is_shared_and_gives_twap_without_risk_aversion():
-    assert theory.ac_trajectory is schedules.ac_trajectory
+def test_ac_gives_twap_without_risk_aversion():
     assert np.array_equal(schedules.ac_trajectory(100, 10, 1.0, 0.002, 0.001, 0.0, 0.01), schedules.twap(100, 10))

@@ -12,8 +12,7 @@ from multiexec.lob.realism import (
     realism_report,
     stylized_facts_report,
 )
-from multiexec.testing import shared_or_skip
-from tests.lob.test_lobster_reader import write_pair
+from multiexec.testing import shared_or_skip, write_pair
 
 # ---------------------------------------------------------------------------------------------- returns
 

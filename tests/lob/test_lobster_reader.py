@@ -1,7 +1,5 @@
 """The LOBSTER reader: layouts, validation with clear errors, sample discovery, conversion to run tables."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,40 +7,13 @@ import pytest
 from multiexec.errors import MultiexecError
 from multiexec.lob.lobster import (
     EMPTY_ASK,
-    EMPTY_BID,
     book_columns,
     lobster_samples,
     lobster_tables,
     lobster_to_run,
     read_lobster,
 )
-from multiexec.testing import shared_or_skip
-
-# 5 events on a 2-level book; prices x 10000. The book row is the state after the event.
-MESSAGES = [
-    "34200.000000001,1,11,100,1000000,1",  # buy 100 @ 100.00
-    "34200.5,1,12,50,1010000,-1",  # sell 50 @ 101.00
-    "34260.25,4,12,20,1010000,-1",  # 20 of the sell executed: buyer-initiated
-    "34260.25,4,13,5,1010000,-1",  # same order sweeps another sell at the same time
-    "34321,3,11,100,1000000,1",  # buy cancelled
-]
-BOOK = [
-    f"1010000,30,1000000,100,{EMPTY_ASK},0,990000,10",
-    "1010000,80,1000000,100,1020000,5,990000,10",
-    "1010000,60,1000000,100,1020000,5,990000,10",
-    "1010000,55,1000000,100,1020000,5,990000,10",
-    f"1010000,55,990000,10,1020000,5,{EMPTY_BID},0",
-]
-NAME = "TEST_2020-01-02_34200000_57600000_{}_2.csv"
-
-
-def write_pair(folder: Path, messages=MESSAGES, book=BOOK, msg_name=None, book_name=None):
-    folder.mkdir(parents=True, exist_ok=True)
-    m = folder / (msg_name or NAME.format("message"))
-    b = folder / (book_name or NAME.format("orderbook"))
-    m.write_text("\n".join(messages) + "\n")
-    b.write_text("\n".join(book) + "\n")
-    return m, b
+from multiexec.testing import LOBSTER_BOOK, LOBSTER_MESSAGES, shared_or_skip, write_pair
 
 
 def test_reads_messages_book_and_name(tmp_path):
@@ -59,7 +30,7 @@ def test_reads_messages_book_and_name(tmp_path):
 
 
 def test_level1only_layout_is_one_level(tmp_path):
-    book1 = [",".join(r.split(",")[:4]) for r in BOOK]
+    book1 = [",".join(r.split(",")[:4]) for r in LOBSTER_BOOK]
     d = read_lobster(*write_pair(tmp_path, book=book1, book_name="X_2020-01-02_orderbook_50_level1only.csv"))
     assert d.levels == 1 and list(d.book.columns) == book_columns(1)
 
@@ -71,18 +42,18 @@ def _replace(rows, i, new):
 
 
 BAD_MESSAGES = [
-    (_replace(MESSAGES, 1, "34200.5,1,12,50,1010000,-1,7"), "row 2 has 7 columns"),
-    (_replace(MESSAGES, 2, "34260.25,4,12,,1010000,-1"), "row 3 has a missing value"),
-    (_replace(MESSAGES, 2, "34260.25,4,12,abc,1010000,-1"), "row 3, column 4: 'abc'"),
-    (_replace(MESSAGES, 0, "time,type,id,size,price,dir"), "no header row"),
-    (_replace(MESSAGES, 3, "34260.25,8,13,5,1010000,-1"), "row 4: type 8"),
-    (_replace(MESSAGES, 3, "34260.25,4,13,5,1010000,0"), "row 4: direction 0"),
-    (_replace(MESSAGES, 3, "34200.1,4,13,5,1010000,-1"), "row 4: time 34200.1 is before"),
-    (_replace(MESSAGES, 3, "34260.25,4,13,5.5,1010000,-1"), "row 4, column size"),
-    (_replace(MESSAGES, 3, "34260.25,4,13,0,1010000,-1"), "row 4: size 0 is not positive"),
-    (_replace(MESSAGES, 3, "34260.25,4,13,5,-3,-1"), "row 4: price -3 is not positive"),
-    ([r.rsplit(",", 1)[0] for r in MESSAGES], "5 columns, expected 6"),
-    (MESSAGES[:4], "not row-aligned"),
+    (_replace(LOBSTER_MESSAGES, 1, "34200.5,1,12,50,1010000,-1,7"), "row 2 has 7 columns"),
+    (_replace(LOBSTER_MESSAGES, 2, "34260.25,4,12,,1010000,-1"), "row 3 has a missing value"),
+    (_replace(LOBSTER_MESSAGES, 2, "34260.25,4,12,abc,1010000,-1"), "row 3, column 4: 'abc'"),
+    (_replace(LOBSTER_MESSAGES, 0, "time,type,id,size,price,dir"), "no header row"),
+    (_replace(LOBSTER_MESSAGES, 3, "34260.25,8,13,5,1010000,-1"), "row 4: type 8"),
+    (_replace(LOBSTER_MESSAGES, 3, "34260.25,4,13,5,1010000,0"), "row 4: direction 0"),
+    (_replace(LOBSTER_MESSAGES, 3, "34200.1,4,13,5,1010000,-1"), "row 4: time 34200.1 is before"),
+    (_replace(LOBSTER_MESSAGES, 3, "34260.25,4,13,5.5,1010000,-1"), "row 4, column size"),
+    (_replace(LOBSTER_MESSAGES, 3, "34260.25,4,13,0,1010000,-1"), "row 4: size 0 is not positive"),
+    (_replace(LOBSTER_MESSAGES, 3, "34260.25,4,13,5,-3,-1"), "row 4: price -3 is not positive"),
+    ([r.rsplit(",", 1)[0] for r in LOBSTER_MESSAGES], "5 columns, expected 6"),
+    (LOBSTER_MESSAGES[:4], "not row-aligned"),
 ]
 
 
@@ -95,13 +66,13 @@ def test_bad_message_file_names_file_and_row(tmp_path, messages, match):
 
 
 BAD_BOOKS = [
-    ([",".join(r.split(",")[:6]) for r in BOOK], "6 columns, expected a multiple of 4", None),
-    (_replace(BOOK, 2, "1010000,60,1000000,100,1020000,0,990000,10"),
+    ([",".join(r.split(",")[:6]) for r in LOBSTER_BOOK], "6 columns, expected a multiple of 4", None),
+    (_replace(LOBSTER_BOOK, 2, "1010000,60,1000000,100,1020000,0,990000,10"),
      "row 3: ask_price_2 = 1020000 with ask_size_2 = 0", None),
-    (_replace(BOOK, 2, f"1010000,60,1000000,100,{EMPTY_ASK},4,990000,10"), "row 3: ask_price_2", None),
-    (_replace(BOOK, 1, "1010000,80,1000000,-1,1020000,5,990000,10"), "row 2: bid_size_1 = -1 is negative", None),
-    (_replace(BOOK, 1, "1010000,80,1000000,1.5,1020000,5,990000,10"), "row 2, column bid_size_1", None),
-    (BOOK, "announces 10 level", "TEST_2020-01-02_orderbook_10.csv"),
+    (_replace(LOBSTER_BOOK, 2, f"1010000,60,1000000,100,{EMPTY_ASK},4,990000,10"), "row 3: ask_price_2", None),
+    (_replace(LOBSTER_BOOK, 1, "1010000,80,1000000,-1,1020000,5,990000,10"), "row 2: bid_size_1 = -1 is negative", None),
+    (_replace(LOBSTER_BOOK, 1, "1010000,80,1000000,1.5,1020000,5,990000,10"), "row 2, column bid_size_1", None),
+    (LOBSTER_BOOK, "announces 10 level", "TEST_2020-01-02_orderbook_10.csv"),
     ([], "is empty", None),
 ]
 

@@ -3,8 +3,8 @@
 Sources (``DataConfig.source``):
 - ``"synthetic"`` (default): the built-in synthetic market (:mod:`.synthetic`), ``synthetic.n_assets``
   assets, ``synthetic.n_days`` days of minute bars plus ``synthetic.history_days`` days of daily history;
-- ``"us_minute_2018"`` (or the path of that shared folder): the shared per-ticker minute CSVs; its daily history is the shared S&P 500
-  daily file (``daily="auto"``), joined as described in :mod:`.ordergen` (the six-day gap between the
+- ``"us_minute_2018"`` (or the path of that shared folder): the shared per-ticker minute CSVs; its daily history is
+  the shared S&P 500 daily file (``daily="auto"``), joined as described in :mod:`.ordergen` (the six-day gap between the
   two counts as one period of the trailing return);
 - a directory of per-ticker CSVs, or a long-table CSV/Parquet file (e.g. the LOB simulator's
   ``bars.parquet``); daily history from ``daily`` if given, else none (the first ``lookback + 1``

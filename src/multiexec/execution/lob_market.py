@@ -146,8 +146,8 @@ def lob_dataset(mcfg: LOBMarketConfig, seed: int = 0, step_minutes: int = 30, or
                 progress: bool = True):
     """The simulated days of ``mcfg`` as a :class:`~multiexec.data.dataset.Dataset` (orders and splits as for any
     data source; ``orders``: an ``OrderGenConfig``, default the winners/losers strategy holding a third of the
-    symbols, ranked on two days' returns; ``splits``: a ``SplitConfig``, default a sixth of the days each for valid and test) and the
-    :class:`LOBMarket` that replays them with our orders."""
+    symbols, ranked on two days' returns; ``splits``: a ``SplitConfig``, default a sixth of the days each for valid
+    and test) and the :class:`LOBMarket` that replays them with our orders."""
     from multiexec.data.dataset import DataConfig, load_dataset
     from multiexec.data.ordergen import OrderGenConfig
     from multiexec.data.splits import SplitConfig
@@ -359,7 +359,6 @@ class LOBMarket:
         return StepMarketData(price, vol)
 
     def finish(self) -> DayPrices:
-        B = len(self.sims)
         avg, arrival, steps = [], [], []
         for b, sim in enumerate(self.sims):
             sim.run_until(sim.close_ns)

@@ -22,7 +22,8 @@ def price_trend(orders: pd.DataFrame, bars: MinuteBars) -> dict[str, np.ndarray]
     px = bars.close[d, a]  # (n_orders, M)
     dev = (px / px.mean(axis=1, keepdims=True) - 1.0) * 1e4
     side = orders["side"].to_numpy()
-    return {s: dev[side == s].mean(axis=0) if (side == s).any() else np.full(bars.n_minutes, np.nan) for s in ("buy", "sell")}
+    return {s: dev[side == s].mean(axis=0) if (side == s).any() else np.full(bars.n_minutes, np.nan)
+            for s in ("buy", "sell")}
 
 
 def plot_price_trend(orders: pd.DataFrame, bars: MinuteBars, path: Path) -> None:

@@ -2,7 +2,8 @@
 
 - :mod:`.params` — :class:`GameParams` (the paper's defaults) and the volatility regimes;
 - :mod:`.market` — the vectorised market and :func:`simulate_schedules`;
-- :mod:`.theory` — expected IS, TWAP, Schied–Zhang Nash, exact discrete Nash, Pareto front, Almgren–Chriss;
+- :mod:`.theory` — expected IS, TWAP, Schied–Zhang Nash, exact discrete Nash, Pareto front (single-agent
+  Almgren–Chriss: :func:`multiexec.policies.schedules.ac_trajectory`);
 - :mod:`.agents` — the Q-network ensemble, candidate actions and exploration around TWAP;
 - :mod:`.ppo_agents` — PPO agents (beyond the paper) choosing from the same candidate sales;
 - :mod:`.experiment` — training and test phases of many runs at once;

@@ -14,7 +14,6 @@ from tqdm.auto import tqdm
 
 from multiexec.algos.rl import DoubleDQN, best_candidate
 from multiexec.game.agents import Episodes, GameActions, GameQNet, price_range
-from multiexec.game.config import AgentConfig as AgentConfig  # re-exported: the game's DDQN settings
 from multiexec.game.config import RunConfig
 from multiexec.game.params import GameParams
 from multiexec.game.ppo_agents import train_ppo_group

@@ -25,7 +25,6 @@ from tqdm.auto import tqdm
 
 from multiexec.algos.rl import clip_per_member, clipped_surrogate, gae, normalise
 from multiexec.game.agents import Episodes, GameActions, normalise_state, price_range
-from multiexec.game.config import PPOAgentConfig as PPOAgentConfig  # re-exported: the settings live in game.config
 from multiexec.game.config import RunConfig
 from multiexec.game.params import GameParams
 

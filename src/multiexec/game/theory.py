@@ -3,9 +3,10 @@
 - :func:`expected_is` — expected IS of any schedules (both same-step conventions);
 - :func:`twap`, :func:`sz_nash_two`, :func:`sz_nash` — TWAP and the Schied–Zhang Nash schedules;
 - :func:`discrete_nash` — the exact Nash equilibrium of the discrete game as simulated (linear first-order system);
-- :func:`pareto_front` — the Pareto front of (E[IS_1], E[IS_2]) with pymoo's NSGA-II (TWAP is the Pareto optimum);
-- :func:`ac_trajectory` — single-agent Almgren–Chriss with risk aversion, from :mod:`multiexec.policies.schedules`
-  (the closed-form schedules that the rule policies use too).
+- :func:`pareto_front` — the Pareto front of (E[IS_1], E[IS_2]) with pymoo's NSGA-II (TWAP is the Pareto optimum).
+
+Single-agent Almgren–Chriss with risk aversion is :func:`multiexec.policies.schedules.ac_trajectory` (the
+closed-form schedules that the rule policies use too).
 
 Schedules are trades per step, arrays (n, N) for n agents; inventories are (n, N+1) with ``X[:, 0] = q0``.
 """
@@ -18,10 +19,9 @@ import numpy as np
 
 from multiexec.errors import MultiexecError
 from multiexec.game.params import GameParams
-from multiexec.policies.schedules import ac_trajectory
 from multiexec.policies.schedules import twap as _twap
 
-__all__ = ["ac_trajectory", "discrete_nash", "expected_is", "pareto_front", "sz_nash", "sz_nash_two", "twap"]
+__all__ = ["discrete_nash", "expected_is", "pareto_front", "sz_nash", "sz_nash_two", "twap"]
 
 
 def expected_is(schedules: np.ndarray, p: GameParams, same_step: bool | None = None) -> np.ndarray:

@@ -82,8 +82,10 @@ def replay(
 def realism(
     run_dir: Path = typer.Argument(..., help="a run folder written by `multiexec lob run`"),
     out: Path = typer.Option(None, help="report folder (default: RUN_DIR/realism)"),
-    real_minute: Path = typer.Option(None, help="folder of real <TICKER>.csv.gz minute bars (default: shared us_minute_2018)"),
-    real_lobster: Path = typer.Option(None, help="folder with LOBSTER sample pairs (default: shared lobster_aapl_2012-06-21)"),
+    real_minute: Path = typer.Option(
+        None, help="folder of real <TICKER>.csv.gz minute bars (default: shared us_minute_2018)"),
+    real_lobster: Path = typer.Option(
+        None, help="folder with LOBSTER sample pairs (default: shared lobster_aapl_2012-06-21)"),
 ) -> None:
     """Put each stylized fact of a simulated day beside the real data (minute bars and the LOBSTER book):
     realism.csv, realism.md and plots."""

@@ -329,8 +329,9 @@ class Simulation:
                 cols[f"{side}_px_{j + 1}"] = self._dollars(px[:, k, j])
             for j in range(depth):
                 cols[f"{side}_sz_{j + 1}"] = sz[:, k, j].astype(np.int64)
-        order = ["time_ns", "symbol"] + [f"bid_px_{j + 1}" for j in range(depth)] + [f"bid_sz_{j + 1}" for j in range(depth)] \
-            + [f"ask_px_{j + 1}" for j in range(depth)] + [f"ask_sz_{j + 1}" for j in range(depth)]
+        order = (["time_ns", "symbol"]
+                 + [f"bid_px_{j + 1}" for j in range(depth)] + [f"bid_sz_{j + 1}" for j in range(depth)]
+                 + [f"ask_px_{j + 1}" for j in range(depth)] + [f"ask_sz_{j + 1}" for j in range(depth)])
         return pd.DataFrame(cols)[order]
 
     def bars(self) -> pd.DataFrame:
