@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from multiexec.errors import MultiexecError
-from multiexec.policies.base import Policy
+from multiexec.execution.policy import Policy
 from multiexec.policies.registry import get_method, method_names, methods_help
 
 DATA_HELP = (

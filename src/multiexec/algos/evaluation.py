@@ -6,9 +6,9 @@ from typing import Sequence
 
 import numpy as np
 
-from multiexec.execution.env import MultiOrderEnv
+from multiexec.execution.env import MultiOrderEnv, StepResult
 from multiexec.execution.evaluate import EvalResult, run_policy
-from multiexec.policies.base import Policy
+from multiexec.execution.policy import Policy
 
 
 class _RewardRecorder:
@@ -27,12 +27,12 @@ class _RewardRecorder:
         self._acc = np.zeros(obs.mask.shape[0])
         return obs
 
-    def step(self, actions):
-        obs, team_r, order_r, done, info = self._env.step(actions)
-        self._acc += team_r
-        if done:
+    def step(self, actions) -> StepResult:
+        res = self._env.step(actions)
+        self._acc += res.team_reward
+        if res.done:
             self.day_returns.append(self._acc.copy())
-        return obs, team_r, order_r, done, info
+        return res
 
 
 class IntentionRecorder:

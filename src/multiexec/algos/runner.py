@@ -36,7 +36,7 @@ from multiexec.data.dataset import DataConfig
 from multiexec.errors import MultiexecError
 from multiexec.execution.env import ExecConfig
 from multiexec.execution.lob_market import LOBMarketConfig
-from multiexec.policies.base import Policy
+from multiexec.execution.policy import Policy
 
 _DATA_CACHE: dict[str, object] = {}
 

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from multiexec.errors import MultiexecError
 from multiexec.execution.env import MultiOrderEnv
 from multiexec.execution.metrics import paired_test, summarize
+from multiexec.execution.policy import Policy
 
 
 @dataclass
@@ -32,7 +33,7 @@ class EvalResult:
 
 
 def run_policy(
-    env: MultiOrderEnv, policy, day_ids: Sequence[int], batch_days: int = 64, progress: bool = True
+    env: MultiOrderEnv, policy: Policy, day_ids: Sequence[int], batch_days: int = 64, progress: bool = True
 ) -> EvalResult:
     """Execute ``policy`` on the order sets ``day_ids`` (indices into ``env.orders``), in batches of days."""
     day_ids = np.asarray(day_ids, dtype=np.int64)
@@ -46,7 +47,8 @@ def run_policy(
         obs = env.reset(ids)
         done = False
         while not done:
-            obs, _, _, done, _ = env.step(policy.act(obs))
+            res = env.step(policy.act(obs))
+            obs, done = res.obs, res.done
         orders.append(env.results())
         days.append(env.day_results())
         prof = env.profiles()

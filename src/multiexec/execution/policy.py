@@ -1,4 +1,5 @@
-"""The policy interface shared by rule-based and learned policies."""
+"""The policy interface shared by rule-based and learned policies: what every evaluation and training entry point
+takes (it lives with the environment whose observations it maps, one floor below the policies)."""
 
 from __future__ import annotations
 
