@@ -155,3 +155,19 @@ def test_cli_evaluate_and_train_on_the_lob_market(tmp_path):
                                  "--out", str(tmp_path / "tr")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "tr" / "test" / "metrics.json").is_file()
+
+
+def test_orders_from_a_csv(world, tmp_path):
+    ds, _ = world
+    rows = ["date,symbol,side,amount,cash"]
+    for d in ds.bars.dates[-6:]:
+        rows += [f"{d},M0,buy,300,1000000", f"{d},M3,sell,500,"]
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(rows) + "\n")
+    ds2, market = lob_dataset(LOBMarketConfig(config="desk-mini", days=12, orders_csv=str(path)), seed=3,
+                              step_minutes=STEP, progress=False)
+    assert len(ds2.orders) == 6 and all(o.symbols == ["M0", "M3"] for o in ds2.orders)
+    env = MultiOrderEnv(market, ds2.orders, ECFG)
+    twap = make_rule_policy("twap", ds2.bars, ds2.order_day_index[ds2.splits["train"]], ECFG)
+    res = run_policy(env, twap, ds2.splits["test"], progress=False)
+    assert (res.orders["filled"] > 0).all()

@@ -76,6 +76,7 @@ def train(
     threads: int = typer.Option(1, help="torch threads"),
     market: str = typer.Option("bars", help=MARKET_HELP),
     lob_days: int = typer.Option(30, help=LOB_DAYS_HELP),
+    orders: Path = typer.Option(None, help="with --market lob:...: orders CSV (date,symbol,side,amount,cash)"),
 ) -> None:
     """Train one method on the train split, select on valid, evaluate on test; checkpoints, CSV and TensorBoard logs."""
     from multiexec.algos.runner import RunSpec, run_spec
@@ -92,7 +93,9 @@ def train(
     out = out or Path("runs") / Path(data).stem / method / f"seed{seed}"
     from multiexec.execution.lob_market import parse_market
 
-    mcfg = parse_market(market, lob_days)
+    mcfg = parse_market(market, lob_days, str(orders) if orders is not None else None)
+    if orders is not None and mcfg is None:
+        raise MultiexecError("--orders is for --market lob:...; on bars give the CSV in a data config (orders.csv)")
     if mcfg is not None and out is None:
         out = Path("runs") / f"lob-{Path(mcfg.config).stem}" / method / f"seed{seed}"
     res = run_spec(RunSpec(data=data_cfg, train=tcfg, exec=ecfg, market=mcfg, out=str(out), resume=resume,
