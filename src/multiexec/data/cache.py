@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray], header: dict) -> None
     table = pa.table(cols).replace_schema_metadata(
         {"multiexec": json.dumps({"shape": list(shape), "header": header}, default=str)}
     )
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # per process: test workers may fill the same entry at once
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(path)
 

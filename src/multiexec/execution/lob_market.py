@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -137,8 +138,13 @@ def simulate_days(base: MarketConfig, n_days: int, seed: int, progress: bool = T
         last = bars.groupby("symbol", sort=False)["close"].last().reindex(sim.symbols).to_numpy()
         closes = np.maximum(np.round(last / base.tick_dollars), 1).astype(np.int64)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
-    side.write_text(json.dumps(opens))
+    # atomic writes: concurrent runs (test workers, a process pool) may build the same days at once
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    pd.concat(frames, ignore_index=True).to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    tmp = side.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(opens))
+    os.replace(tmp, side)
     return path, specs
 
 
