@@ -20,7 +20,7 @@ from multiexec.execution.env import ExecConfig
 from multiexec.lob.lobster import EMPTY_ASK, EMPTY_BID
 from multiexec.paths import shared_data
 
-__all__ = ["HEADER", "LOBSTER_BOOK", "LOBSTER_MESSAGES", "LOBSTER_NAME", "OPTIMAL_EG", "TINY_EXEC",
+__all__ = ["random_walk_bars", "HEADER", "LOBSTER_BOOK", "LOBSTER_MESSAGES", "LOBSTER_NAME", "OPTIMAL_EG", "TINY_EXEC",
            "known_optimum_dataset", "make_bars", "minute_rows", "needs_shared", "random_dataset", "shared_or_skip", "write",
            "write_pair"]
 
@@ -61,19 +61,25 @@ def known_optimum_dataset(n_days: int = 8) -> types.SimpleNamespace:
 OPTIMAL_EG = {"sell": (1.2 / (3.2 / 3) - 1) * 1e4, "buy": -(0.8 / (2.8 / 3) - 1) * 1e4}
 
 
+def random_walk_bars(rng: np.random.Generator, n_days: int, n_assets: int, n_minutes: int, vol: float) -> MinuteBars:
+    """Minute bars of independent log random walks (per-minute std ``vol``) around price levels from $25 to $100,
+    with uniform random volumes."""
+    shape = (n_days, n_assets, n_minutes)
+    prices = 50 * np.exp(np.cumsum(rng.normal(0, vol, shape), axis=2)) * rng.uniform(0.5, 2, (1, n_assets, 1))
+    return make_bars(prices, volume=rng.uniform(50, 500, shape))
+
+
 def random_dataset(n_days: int = 6, seed: int = 0) -> types.SimpleNamespace:
     """Random-walk prices, 3-6 orders per day with mixed sides, cash that binds."""
     rng = np.random.default_rng(seed)
-    D, A, M = n_days, 8, 30
-    prices = 50 * np.exp(np.cumsum(rng.normal(0, 2e-3, (D, A, M)), axis=2)) * rng.uniform(0.5, 2, (1, A, 1))
-    bars = make_bars(prices, volume=rng.uniform(50, 500, (D, A, M)))
+    bars = random_walk_bars(rng, n_days, 8, 30, 2e-3)
     orders = []
-    for d in range(D):
+    for d in range(n_days):
         n = 3 + d % 4
         syms = list(rng.choice(bars.symbols, n, replace=False))
         side = np.where(np.arange(n) % 2 == 0, -1, 1)
         orders.append(DayOrders(bars.dates[d], syms, side, rng.integers(10, 200, n).astype(float), 1500.0))
-    ids = list(range(D))
+    ids = list(range(n_days))
     return types.SimpleNamespace(bars=bars, orders=orders, splits={"train": ids[:4], "valid": ids[4:5], "test": ids[5:]})
 
 

@@ -150,6 +150,10 @@ def test_cli_evaluate_and_train_on_the_lob_market(tmp_path):
     assert set(table.index) == {"twap", "ac"} and "IS_bps" in table.columns and "lob market" in r.output
     r = CliRunner().invoke(app, ["evaluate", "--market", "lob", "--out", str(tmp_path / "x")])
     assert r.exit_code != 0 and "lob:<config>" in str(r.exception)
+    r = CliRunner().invoke(app, ["evaluate", "--market", "lob:nope", "--out", str(tmp_path / "x")])
+    assert r.exit_code != 0 and "unknown market config 'nope'" in str(r.exception)
+    r = CliRunner().invoke(app, ["evaluate", "--market", "lob:desk-mini", "--lob-days", "2", "--out", str(tmp_path / "x")])
+    assert r.exit_code != 0 and "days" in str(r.exception) and "greater than or equal to 3" in str(r.exception)
     r = CliRunner().invoke(app, ["train", "--method", "ppo", "--market", "lob:desk-mini", "--lob-days", "12",
                                  "--data-seed", "3", "--step-minutes", "10", "--train-days", "2", "--eval-every", "2",
                                  "--out", str(tmp_path / "tr")])

@@ -209,23 +209,23 @@ class MultiOrderEnv:
         return np.maximum(ref, 1.0)
 
     # ------------------------------------------------------------------ hindsight views (markets that know them)
+    def _hindsight(self, what: str) -> DayPrices:
+        """The batch's day prices: after the day on any market, from the start on bars (nothing reacts there)."""
+        if self._prices is not None:
+            return self._prices
+        if isinstance(self.market, BarsMarket) and self._batch is not None:
+            return self.market.finish()
+        raise MultiexecError(f"the {self.market.name} market's {what} known only once the day is over")
+
     @property
     def price(self) -> np.ndarray:
-        """(B, N, T) the market's step prices of the batch: known in advance on bars, after the day on a LOB."""
-        if self._prices is not None:
-            return self._prices.step_price
-        if isinstance(self.market, BarsMarket) and self._batch is not None:
-            return self.market._price
-        raise MultiexecError(f"the {self.market.name} market's step prices are known only once the day is over")
+        """(B, N, T) the market's step prices of the batch."""
+        return self._hindsight("step prices are").step_price
 
     @property
     def avg_price(self) -> np.ndarray:
-        """(B, N) the day's average market price of each order's asset (EG's benchmark), as :attr:`price`."""
-        if self._prices is not None:
-            return self._prices.avg_price
-        if isinstance(self.market, BarsMarket) and self._batch is not None:
-            return self.market._avg
-        raise MultiexecError(f"the {self.market.name} market's day average is known only once the day is over")
+        """(B, N) the day's average market price of each order's asset (EG's benchmark)."""
+        return self._hindsight("day average is").avg_price
 
     # ------------------------------------------------------------------ episode
     def reset(self, day_ids: Sequence[int] | np.ndarray | None = None) -> Obs:

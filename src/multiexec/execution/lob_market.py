@@ -229,6 +229,7 @@ class LOBMarket:
         self._arrival = np.full((B, N), np.nan)
         self._n_trades_seen = np.zeros(B, np.int64)
         self._first_px = np.full((B, S), -1, np.int64)
+        self._market_px = np.zeros((B, N))  # (B, N) market price of the step just executed
 
     @property
     def reward_price(self) -> np.ndarray:
@@ -285,8 +286,8 @@ class LOBMarket:
             sim.run_until(t0 + off)
             # step-level cash rule at the quotes (as on bars)
             q = want[b].astype(np.float64)
-            bid = np.array([sim.l1(int(s))[0] for s in self.sym[b]], np.float64) * self.tick
-            ask = np.array([sim.l1(int(s))[2] for s in self.sym[b]], np.float64) * self.tick
+            quotes = np.array([sim.l1(int(s)) for s in self.sym[b]], np.float64).reshape(-1, 4) * self.tick
+            bid, ask = quotes[:, 0], quotes[:, 2]
             ref = np.where(buy[b], ask, bid)
             ref = np.where(ref > 0, ref, self.bars.close[max(int(bt.day[b]) - 1, 0), bt.asset[b], -1])
             cost = (q * ref * buy[b]).sum()
@@ -337,7 +338,7 @@ class LOBMarket:
             self.done_shares[b] += got
             executed[b] = np.where(bt.mask[b], got / np.maximum(bt.amount[b], 1e-300), 0.0)
             new_cash[b] = cash[b] + float((cash1 - cash0).sum()) * self.tick
-            mkt = self._step_price(b, m0, m1)
+            mkt = self._market_px[b] = self._step_price(b, m0, m1)
             price[b] = np.where(got > 0, paid / np.maximum(got, 1), mkt)
             first = self._first_px[b, self.sym[b]]
             self._arrival[b] = np.where(np.isnan(self._arrival[b]) & (first > 0), first * self.tick, self._arrival[b])
@@ -359,10 +360,8 @@ class LOBMarket:
 
     def market_data(self, t: int) -> StepMarketData:
         m0, m1 = int(self.edges[t]), int(self.edges[t + 1])
-        B = len(self.sims)
-        price = np.stack([self._step_price(b, m0, m1) for b in range(B)])
-        vol = np.stack([self.min_vol[b][self.sym[b]][:, m0:m1].sum(axis=1) for b in range(B)])
-        return StepMarketData(price, vol)
+        vol = np.stack([self.min_vol[b][self.sym[b]][:, m0:m1].sum(axis=1) for b in range(len(self.sims))])
+        return StepMarketData(self._market_px.copy(), vol)
 
     def finish(self) -> DayPrices:
         avg, arrival, steps = [], [], []
