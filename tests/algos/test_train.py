@@ -151,6 +151,9 @@ def test_cli_train_and_compare_end_to_end(tmp_path):
     assert list(pd.read_csv(out / "rounds_K.csv")["seeds"]) == [1, 1]
     text = doc.read_text()
     assert "Table 1" in text and "IaC has the highest EG" in text
+    timing = pd.read_csv(out / "timing.csv")  # model selection that kept the untrained network is said in the report
+    assert timing["selected_untrained"].isin([True, False]).all()
+    assert ("Model selection kept the untrained network" in text) == bool(timing["selected_untrained"].any())
     assert (doc.parent / "results" / "data" / "fig8_learning_curves.png").is_file()
     # the report alone, from the finished folders, trains nothing
     doc2 = tmp_path / "again.md"

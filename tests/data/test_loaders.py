@@ -39,11 +39,17 @@ def test_grid_fold_and_fill(tiny_dir):
 
 def test_outside_session_rows_are_counted(tmp_path):
     d = tmp_path / "m"
-    rows = [("08:00", 9, 9, 9, 9, 1), ("09:30", 10, 10, 10, 10, 1), ("16:05", 11, 11, 11, 11, 1)]
+    rows = [("08:00", 9, 9, 9, 9, 1), ("09:30", 10, 10, 10, 10, 5), ("16:05", 11, 11, 11, 11, 1)]
     write(d / "X.csv", HEADER + minute_rows("2018-01-02", rows))
     bars = load_minute_dir(d, cache=False)
-    assert bars.meta["outside_session_rows"] == 2
+    assert bars.meta["outside_session_rows"] == 2 and bars.meta["outside_session"] == {"X": 2}
     assert bars.close[0, 0, -1] == 10
+    assert "dropped 2 rows outside the session 09:30-16:00 in 1 file(s): X 2" in bars.meta["notes"][0]
+    # most of the volume outside the session: refused, not loaded as a near-empty day
+    write(d / "X.csv", HEADER + minute_rows("2018-01-02", [r[:5] + (100,) if r[0] != "09:30" else r for r in rows]))
+    with pytest.raises(MultiexecError, match=r"X.csv: the file does not fit the 09:30-16:00 US/Eastern session: "
+                                             r"98% of its volume \(67% of its rows\)"):
+        load_minute_dir(d, cache=False)
 
 
 @pytest.mark.parametrize("body, match", [
@@ -182,7 +188,7 @@ def test_cache_round_trip_and_invalidation(tiny_dir):
     assert again.symbols == first.symbols and (again.dates == first.dates).all()
     # editing a file (size and mtime change) makes a new entry
     p = tiny_dir / "BBB.csv"
-    p.write_text(p.read_text().replace("20.2,10\n", "20.3,10\n"))
+    p.write_text(p.read_text().replace("20.2,10\n", "20.15,10\n"))
     os.utime(p, ns=(1, 1))
     changed = load_minute_dir(tiny_dir)
-    assert changed.meta["cache_hit"] is False and changed.close[0, 1, -1] == 20.3
+    assert changed.meta["cache_hit"] is False and changed.close[0, 1, -1] == 20.15

@@ -109,3 +109,20 @@ def test_csv_cash_file(market, tmp_path):
         read_orders_csv(tmp_path / "none.csv", bars)
     with pytest.raises(MultiexecError, match="expected date,symbol,side,amount"):
         read_orders_csv(write(tmp_path / "h.csv", "day,symbol,side,amount\n"), bars)
+
+
+def test_damaged_orders_and_cash_files(market, tmp_path):
+    bars, _ = market
+    d0 = str(bars.dates[0])
+    gz = tmp_path / "o.csv.gz"
+    gz.write_bytes(b"\x1f\x8b\x08\x00not really gzip")
+    with pytest.raises(MultiexecError, match=r"o.csv.gz: malformed or unreadable CSV"):
+        read_orders_csv(gz, bars)
+    with pytest.raises(MultiexecError, match=r"e.csv: empty file"):
+        read_orders_csv(write(tmp_path / "e.csv", ""), bars)
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(MultiexecError, match=r"dir.csv: is a folder"):
+        read_orders_csv(tmp_path / "dir.csv", bars)
+    p = write(tmp_path / "o.csv", f"date,symbol,side,amount\n{d0},SYN000,buy,3\n")
+    with pytest.raises(MultiexecError, match=r"c.csv: malformed or unreadable CSV"):
+        read_orders_csv(p, bars, write(tmp_path / "c.csv", 'date,cash\n"2018-01-02,1\n'))

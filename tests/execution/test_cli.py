@@ -33,9 +33,14 @@ def test_evaluate_end_to_end(tmp_path):
     table = pd.read_csv(out / "metrics.csv").set_index("policy")
     assert set(table.index) == {"twap", "vwap"}
     assert abs(table.loc["twap", "EG_bps"]) < 1e-6 or table.loc["twap", "TOC_pct"] > 0
-    for f in ("execution_profile.png", "price_trend.png", "orders_vwap.csv", "days_twap.csv"):
+    for f in ("execution_profile.png", "price_trend.png", "orders_vwap.csv", "days_twap.csv", "decisions_vwap.csv"):
         assert (out / f).stat().st_size > 0
     assert "EG (bp)" in res.output
+    # a second evaluation into the same folder leaves no file of the first one's other policy
+    res = runner.invoke(app, ["evaluate", "--data", str(tiny_config(tmp_path)), "--policy", "ac", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert not (out / "orders_vwap.csv").exists() and not (out / "decisions_vwap.csv").exists()
+    assert (out / "decisions_ac.csv").is_file() and set(pd.read_csv(out / "metrics.csv")["policy"]) == {"ac", "twap"}
 
 
 def test_evaluate_bad_input_is_a_clear_error(tmp_path):

@@ -2,10 +2,14 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numba.core import types
 
-from multiexec.lob.engine import AG_CASH, FILLED, M_NTR, REJECTED, TR_PX, Exchange
+from multiexec.errors import MultiexecError
+from multiexec.lob import engine as E
+from multiexec.lob.engine import AG_CASH, FILLED, M_NOL, M_NTR, MAX_QTY, OL_OID, REJECTED, TR_PX, Exchange
 
 
 def test_price_time_priority_partial_fills_and_cash():
@@ -27,7 +31,8 @@ def test_price_time_priority_partial_fills_and_cash():
     ex.limit(7, 0, 3, -1, 1095, 8)
     assert ex.l1() == (-1, 0, 1095, 3)
     assert ex.limit(8, 0, 0, 1, 5000, 1) == FILLED
-    assert ex.limit(9, 0, 0, 1, 1 << 20, 1) == REJECTED
+    with pytest.raises(MultiexecError, match="outside symbol 0's band"):
+        ex.limit(9, 0, 0, 1, 1 << 20, 1)
 
 
 def test_modify_keeps_priority_only_when_shrinking_in_place():
@@ -42,6 +47,113 @@ def test_modify_keeps_priority_only_when_shrinking_in_place():
     c = ex.limit(5, 0, 2, 1, 300, 5)
     assert ex.modify(6, c, 450, 5) == FILLED  # a modify that crosses executes
     assert ex.l1() == (-1, 0, 400, 5)
+
+
+def _state(ex):
+    st = ex.st
+    return (st.meta.tolist(), ex.l1(), ex.l2(0, 20)["bid_sz"].tolist(), ex.l2(0, 20)["ask_sz"].tolist(),
+            st.agv.tolist(), st.pos.tolist())
+
+
+BAD = [
+    ("limit", (0, 0, 1, -1, 100.5, 5), "price 100.5 is not on the tick grid"),
+    ("limit", (0, 0, 1, -1, np.float64(99.25), 5), "is not on the tick grid"),
+    ("limit", (0, 0, 1, -1, 2**70, 5), "does not fit in int64"),
+    ("limit", (0, 0, 1, -1, 1023 + 1, 5), "outside symbol 0's band"),
+    ("limit", (0, 0, 1, 1, 100, 1.5), "size 1.5 is not a whole number of shares"),
+    ("limit", (0, 0, 1, 1, 100, 0), r"size 0 is outside \[1, 1,000,000,000\]"),
+    ("limit", (0, 0, 1, 1, 100, -3), "size -3 is outside"),
+    ("limit", (0, 0, 1, 1, 100, 2**62), "size 4611686018427387904 is outside"),
+    ("limit", (0, 0, 1, 1, 100, MAX_QTY + 1), "is outside"),
+    ("limit", (0, 0, 1, 0, 100, 5), "side 0 is not"),
+    ("limit", (0, 0, 1, True, 100, 5), "side True is not"),
+    ("limit", (0, 1, 1, 1, 100, 5), "unknown symbol index 1"),
+    ("limit", (0, 0, 7, 1, 100, 5), "unknown agent 7"),
+    ("limit", ("now", 0, 1, 1, 100, 5), "time 'now' is not an integer"),
+    ("market", (0, 0, 1, 1, 1.5), "size 1.5 is not a whole number"),
+    ("market", (0, 0, 1, 1, 0), "size 0 is outside"),
+    ("cancel", (0, 2**64), "order id 18446744073709551616 does not fit in int64"),
+    ("cancel", (0, "A", 0), "order id 'A' is not an integer"),
+    ("cancel", (0, None, 2.5), "order id None"),
+    ("modify", (0, 2**64, 100, 5), "does not fit in int64"),
+]
+
+
+@pytest.mark.parametrize("kind,args,match", BAD)
+def test_bad_messages_raise_one_line_and_change_nothing(kind, args, match):
+    ex = Exchange(1, 2, [0], n_ticks=1 << 10)
+    bid = ex.limit(0, 0, 0, 1, 100, 10)
+    ex.limit(1, 0, 0, -1, 102, 10)
+    before = _state(ex)
+    with pytest.raises(MultiexecError, match=match) as e:
+        getattr(ex, kind)(*args)
+    assert "\n" not in str(e.value)
+    assert _state(ex) == before  # not even the message log
+    # bad arguments for an existing order: the order keeps its price, size and place
+    for px, q, m in ((100.5, 5, "tick grid"), (101, 0.5, "whole number"), (101, 0, "outside"), (5000, 5, "band")):
+        with pytest.raises(MultiexecError, match=m):
+            ex.modify(2, bid, px, q)
+    with pytest.raises(MultiexecError, match="whole number"):
+        ex.cancel(2, bid, 2.5)
+    assert _state(ex) == before
+
+
+def test_off_grid_sell_cannot_lock_the_book_and_sizes_cannot_overflow():
+    # the issue's smallest case: a bid of 10 at 100, then a sell of 5 at 100.5 left bid 100 = ask 100, no trade
+    ex = Exchange(1, 2, [0], n_ticks=1 << 10)
+    ex.limit(0, 0, 0, 1, 100, 10)
+    with pytest.raises(MultiexecError):
+        ex.limit(1, 0, 1, -1, 100.5, 5)
+    assert ex.l1() == (100, 10, -1, 0)
+    # an integral float is the integer (documented): it trades like 100
+    assert ex.limit(2, 0, 1, -1, 100.0, 4) == FILLED and ex.l1() == (100, 6, -1, 0)
+    # a market buy of 1.5 used to log a 1-share trade while the book lost 2 shares
+    with pytest.raises(MultiexecError):
+        ex.market(3, 0, 1, -1, 1.5)
+    assert ex.l1() == (100, 6, -1, 0) and len(ex.trades()) == 1
+    # the largest sizes add up without wrapping, and cash stays exact
+    big = Exchange(1, 3, [0], n_ticks=1 << 10)
+    for t in range(4):
+        big.limit(t, 0, 0, 1, 1000, MAX_QTY)
+    assert big.l1() == (1000, 4 * MAX_QTY, -1, 0)
+    assert big.market(5, 0, 1, -1, MAX_QTY) == MAX_QTY
+    assert big.st.agv[:2, AG_CASH].tolist() == [-1000 * MAX_QTY, 1000 * MAX_QTY]
+
+
+def test_compiled_callers_get_a_reject_code_and_nothing_changes():
+    ex = Exchange(1, 2, [0], n_ticks=1 << 10)
+    a = ex.limit(0, 0, 0, 1, 100, 10)
+    book = _state(ex)[1:]
+    st = ex.st
+    n = int(st.meta[M_NOL])
+    # the compiled functions themselves (as the kernel and the world agent call them): int64 arguments
+    assert E.limit_order(st, 1, 0, 0, -1, 100, MAX_QTY + 1) == REJECTED
+    assert E.limit_order(st, 1, 0, 0, -1, 100, 0) == REJECTED
+    assert E.limit_order(st, 1, 0, 0, 3, 100, 5) == REJECTED
+    assert E.limit_order(st, 1, 0, 0, -1, -7, 5) == REJECTED
+    assert E.market_order(st, 1, 0, 1, -1, MAX_QTY + 1) == 0
+    assert E.modify_order(st, 1, a, 100, MAX_QTY + 1, 0, -1, 0) == REJECTED
+    assert E.modify_order(st, 1, a, 1 << 12, 5, 0, -1, 0) == REJECTED
+    assert st.oll[n: int(st.meta[M_NOL]), OL_OID].tolist() == [REJECTED] * 7  # logged with the reject code
+    assert _state(ex)[1:] == book and ex.order(a)["qty"] == 10
+
+
+def test_front_end_passes_every_argument_to_the_compiled_functions():
+    """Omitted default arguments made numba's dispatch cost ~0.35 ms per cancel / modify (issue 13): the
+    front-end must call with every argument, so no signature with an omitted argument is ever compiled."""
+    funcs = (E.cancel_order, E.modify_order, E.limit_order, E.market_order)
+    before = [set(f.signatures) for f in funcs]
+    ex = Exchange(1, 2, [0], n_ticks=1 << 10)
+    a = ex.limit(0, 0, 0, 1, 100, 10)
+    ex.modify(1, a, 101, 8)
+    ex.cancel(2, a, 1)
+    ex.cancel(3, a)
+    ex.market(4, 0, 1, 1, 1)
+    for f, old in zip(funcs, before):
+        for sig in set(f.signatures) - old:
+            assert not any(isinstance(t, types.Omitted) for t in sig), (f, sig)
+    assert any(len(sig) == 7 and not any(isinstance(t, types.Omitted) for t in sig)
+               for sig in E.cancel_order.signatures)
 
 
 def test_l2_levels_and_empty_side():

@@ -85,6 +85,12 @@ def plan(cfg: CompareConfig, out: Path) -> dict[str, list[tuple[str, RunSpec]]]:
     return groups
 
 
+def _finished(spec: RunSpec) -> bool:
+    from multiexec.algos.runner import _test_done
+
+    return _test_done(spec)
+
+
 def run_compare(cfg: CompareConfig, out: str | Path, workers: int | None = None,
                 runner: Runner | None = None) -> dict[str, pd.DataFrame]:
     """Train or load every run, evaluate the rules, write the tables and figures; return the tables."""
@@ -94,6 +100,11 @@ def run_compare(cfg: CompareConfig, out: str | Path, workers: int | None = None,
     lay.config.write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
     groups = plan(cfg, out)
     flat = [s for g in groups.values() for _, s in g]
+    from tqdm.auto import tqdm
+
+    done = sum(1 for s in flat if _finished(s))
+    tqdm.write(f"compare {out}: {len(flat)} runs ({len(groups['main'])} Table 1, {len(groups['rounds'])} K sweep, "
+               f"{len(groups['actions'])} action sets); {done} already finished")
     (runner or LocalRunner(workers)).map(run_spec, flat)
     dataset = load_data_cached(cfg.data)
     dataset.summary().to_csv(lay.data_summary, index=False)
@@ -192,14 +203,22 @@ def significance(cfg: CompareConfig, out: Path) -> pd.DataFrame:
 
 
 def timing(main: list[tuple[str, RunSpec]]) -> pd.DataFrame:
-    """Measured training time and throughput of every run of Table 1."""
+    """Measured training time and throughput of every run of Table 1, with the training days of the selected agent
+    and whether that is the untrained network (``selected_untrained``; None for runs from before it was recorded)."""
     rows = []
     for m, spec in main:
         p = RunLayout(spec.out).summary
         if p.is_file():
             s = json.loads(p.read_text())
             rows.append({"method": m, "seed": spec.train.seed, "days": s["days"], "order_steps": s["order_steps"],
-                         "seconds": s["seconds"], "order_steps_per_s": s["order_steps_per_s"]})
+                         "seconds": s["seconds"], "order_steps_per_s": s["order_steps_per_s"],
+                         "best_days": s.get("best_days"), "selected_untrained": s.get("selected_untrained")})
+    untrained = [f"{r['method']} seed {r['seed']}" for r in rows if r["selected_untrained"]]
+    if untrained:
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"note: the selected agent is the untrained network in {len(untrained)} run(s): "
+                   f"{', '.join(untrained)} (timing.csv, selected_untrained)")
     return pd.DataFrame(rows)
 
 

@@ -121,6 +121,12 @@ def section(run_dir: Path, doc_dir: Path, title: str) -> str:
         total = df["seconds"].sum()
         parts += ["### Measured training time (per run, this machine)\n", _md(agg.reset_index(names="method")),
                   f"Sum over all runs: {total / 60:.1f} CPU-minutes (runs spread over the cores by the runner).\n"]
+        if "selected_untrained" in df.columns:
+            bad = df[df["selected_untrained"].astype(str).str.lower() == "true"]
+            if len(bad):
+                runs = ", ".join(f"{LABELS.get(m, m)} seed {s}" for m, s in zip(bad["method"], bad["seed"]))
+                parts.append(f"**Model selection kept the untrained network** in {len(bad)} run(s) ({runs}): no "
+                             "validation after training beat step 0, so their test rows are the initial policy's.\n")
     if rounds_k is not None:
         parts += ["### EG against K (IaC^T)\n", _md(rounds_k)]
     if lay.table("table4").is_file():

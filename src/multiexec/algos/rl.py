@@ -35,7 +35,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import nn
 
-from multiexec.errors import MultiexecError
+from multiexec.errors import MultiexecError, validation_message
 
 CandidatesFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -90,7 +90,7 @@ class DDQNConfig(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise MultiexecError(f"DDQNConfig: {exc}") from None
+            raise MultiexecError(validation_message(exc, "DDQNConfig")) from None
 
     @model_validator(mode="after")
     def _check(self) -> "DDQNConfig":

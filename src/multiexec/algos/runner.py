@@ -4,9 +4,10 @@ A job is a :class:`RunSpec` (a validated model, picklable and JSON round-trippab
 :func:`run_spec`: it loads the data, trains (or resumes, or finds the finished run), evaluates the selected
 agent on the test split and returns a small dict. Nothing else is shared between jobs, so a runner only has
 to call ``run_spec`` somewhere: :class:`LocalRunner` uses a process pool over the machine's cores;
-:class:`RayRunner` sends the same function unchanged to a Ray cluster (``pip install -e .[ray]``;
+:class:`RayRunner` sends the same function unchanged to a Ray cluster (``pip install -e '.[ray]'``;
 ``multiexec compare --runner ray --ray-address auto``). Outputs are written to ``spec.out``, so on a
-cluster ``--out`` must be a folder every node can reach (a shared file system).
+cluster ``--out`` must be a folder every node can reach (a shared file system). Both show a progress bar of
+finished runs.
 
 Per-run outputs (beside the training outputs of :mod:`multiexec.algos.train`), in ``<out>/test/``
 (:class:`multiexec.algos.layout.EvalLayout`)::
@@ -66,10 +67,25 @@ def load_data_cached(data: DataConfig):
     return _DATA_CACHE[key]
 
 
+def check_step_fits(step_minutes: int, n_minutes: int, what: str = "step_minutes") -> str | None:
+    """``step_minutes`` against the data's trading day of ``n_minutes``: longer is an error; a step that does not
+    divide the day is allowed (the last step is shorter) and returned as a note to print."""
+    if step_minutes > n_minutes:
+        raise MultiexecError(f"{what} {step_minutes}: longer than the data's trading day ({n_minutes} minutes); "
+                             f"choose at most {n_minutes}")
+    if n_minutes % step_minutes:
+        n = -(-n_minutes // step_minutes)
+        return (f"note: {what} {step_minutes} does not divide the {n_minutes}-minute day: {n} steps, the last one "
+                f"{n_minutes - (n - 1) * step_minutes} minutes")
+    return None
+
+
 def load_run_data(spec: RunSpec):
-    """(dataset, market) of a run: the data and its bars, or the LOB market's simulated days and the market."""
+    """(dataset, market) of a run: the data and its bars, or the LOB market's simulated days and the market. A step
+    longer than the data's trading day is an error."""
     if spec.market is None:
         ds = load_data_cached(spec.data)
+        check_step_fits(spec.exec.step_minutes, ds.bars.n_minutes, "exec.step_minutes")
         return ds, ds.bars
     from multiexec.execution.lob_market import lob_dataset
 
@@ -77,6 +93,7 @@ def load_run_data(spec: RunSpec):
     if key not in _DATA_CACHE:
         _DATA_CACHE[key] = lob_dataset(spec.market, seed=spec.data.seed, step_minutes=spec.exec.step_minutes,
                                        progress=spec.progress)
+    check_step_fits(spec.exec.step_minutes, _DATA_CACHE[key][0].bars.n_minutes, "exec.step_minutes")
     return _DATA_CACHE[key]
 
 
@@ -149,16 +166,23 @@ class LocalRunner:
     """Runs jobs on this machine: in-process for one worker, else a process pool (one torch thread each)."""
 
     def __init__(self, workers: int | None = None):
-        self.workers = max(1, workers or (os.cpu_count() or 1))
+        if workers is not None and workers < 1:
+            raise MultiexecError(f"workers={workers}: at least one worker (None: all cores)")
+        self.workers = workers or max(1, os.cpu_count() or 1)
 
     def map(self, fn: Callable[[RunSpec], dict], specs: Sequence[RunSpec]) -> list[dict]:
+        """Results in the order of ``specs``; the progress bar counts finished runs as they finish."""
         if self.workers == 1 or len(specs) <= 1:
-            return [fn(s) for s in tqdm(specs, desc="runs", disable=len(specs) <= 1)]
+            return [fn(s) for s in tqdm(specs, desc="runs", unit="run", disable=len(specs) <= 1)]
         import multiprocessing as mp
+        from concurrent.futures import as_completed
 
-        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(min(self.workers, len(specs)), mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(fn, s) for s in specs]
-            return [f.result() for f in tqdm(futures, desc=f"runs ({self.workers} workers)")]
+            for f in tqdm(as_completed(futures), total=len(futures), unit="run",
+                          desc=f"runs ({min(self.workers, len(specs))} workers)"):
+                f.result()  # a failed run stops the comparison at once
+            return [f.result() for f in futures]
 
 
 class RayRunner:

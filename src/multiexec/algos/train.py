@@ -7,8 +7,11 @@ Output folder of a run (:class:`multiexec.algos.layout.RunLayout`)::
     metrics.csv    one row per learning step (kind=train) and per validation (kind=valid), x-axis order_steps
     tb/            TensorBoard events (same scalars)
     last.pt        everything needed to resume (agent, optimiser, counters, random states, log)
-    best.pt        the agent with the best validation score (``ExecAgent.load``)
-    summary.json   written when the run is complete
+    best.pt        the agent with the best validation score (``ExecAgent.load``), with what it was trained for
+                   (:func:`checkpoint_meta`: method, action set, step length, feature layout, data and market)
+    summary.json   written when the run is complete; ``best_days`` is the training days of the selected agent and
+                   ``selected_untrained`` is true when that is the untrained network (no validation after step 0
+                   did better: train longer) — said in the log too
 
 The budget is counted in training days (episodes); a learning step takes ``rollout_days`` days.
 The same seed gives the same numbers (single-threaded torch; ``threads`` > 1 may change the last digits).
@@ -34,7 +37,7 @@ from multiexec.algos.learners import DDQNLearner, PPOLearner, exec_ddqn_config, 
 from multiexec.algos.ppo import PPOConfig
 from multiexec.algos.rl import DDQNConfig
 from multiexec.errors import MultiexecError
-from multiexec.execution.env import F_NOW, F_SEQ, ExecConfig, MultiOrderEnv
+from multiexec.execution.env import F_NOW, F_SEQ, NOW_FEATURES, SEQ_FEATURES, ExecConfig, MultiOrderEnv
 from multiexec.execution.markets import Market
 from multiexec.policies.agents import AgentConfig, ExecAgent, NeuralPolicy
 from multiexec.policies.registry import MethodSpec, get_method, methods_help
@@ -46,7 +49,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: str = Field(description="one of " + methods_help())
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="seed of the run (network initialisation, sampling of training days)")
     train_days: int = Field(2000, ge=1, description="training budget in days (episodes) sampled from the train split")
     eval_every: int = Field(200, ge=1, description="training days between validations")
     rollout_days: int = Field(16, ge=1, description="days per learning step (PPO family: per update)")
@@ -122,11 +125,40 @@ def same_run(saved: dict, cfg: TrainConfig, exec_cfg: ExecConfig) -> bool:
             and have.get("eval_every") == want["eval_every"] and saved.get("exec") == exec_cfg.model_dump())
 
 
+CHECKPOINT_FORMAT = 1
+"""version of the metadata :func:`checkpoint_meta` writes into ``best.pt``"""
+
+
+def feature_layout() -> dict[str, list[str]]:
+    """The observation's feature names, in the order the network reads them."""
+    return {"seq": list(SEQ_FEATURES), "now": list(NOW_FEATURES)}
+
+
+def checkpoint_meta(cfg: TrainConfig, exec_cfg: ExecConfig, dataset=None, market: Market | None = None) -> dict:
+    """What a saved agent was trained for, stored in ``best.pt``: a policy is only run where these agree
+    (:func:`multiexec.algos.load_policy`)."""
+    data = getattr(dataset, "name", None)
+    source = getattr(getattr(dataset, "config", None), "source", None)
+    return {"format": CHECKPOINT_FORMAT, "method": cfg.method, "actions": list(exec_cfg.actions),
+            "step_minutes": exec_cfg.step_minutes, "price": exec_cfg.price, "features": feature_layout(),
+            "data": data, "data_source": source, "market": getattr(market, "name", "bars") if market is not None
+            else "bars", "seed": cfg.seed}
+
+
 def _split(dataset, name: str) -> np.ndarray:
     ids = np.asarray(dataset.splits.get(name, []), dtype=np.int64)
     if ids.size == 0:
         raise MultiexecError(f"the dataset has no days in its {name!r} split")
     return ids
+
+
+def _best_days(log: list[dict]) -> int:
+    """Training days of the best validation in a log (for checkpoints written before ``best_days`` was kept)."""
+    best, days = -np.inf, 0
+    for row in log:
+        if row.get("kind") == "valid" and row.get("best", -np.inf) > best:
+            best, days = row["best"], row["days"]
+    return days
 
 
 def make_learner(cfg: TrainConfig, env: MultiOrderEnv):
@@ -152,8 +184,9 @@ def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | Non
     files.config.write_text(json.dumps({"train": cfg.model_dump(), "exec": exec_cfg.model_dump()}, indent=2))
 
     learner = make_learner(cfg, env)
+    meta = checkpoint_meta(cfg, exec_cfg, dataset, env.market)
     rng = np.random.default_rng(cfg.seed)
-    days_done, order_steps, best, elapsed0 = 0, 0, -np.inf, 0.0
+    days_done, order_steps, best, elapsed0, best_days = 0, 0, -np.inf, 0.0, 0
     log: list[dict] = []
     ckpt = files.checkpoint
     if resume and ckpt.is_file():
@@ -167,6 +200,7 @@ def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | Non
         torch.set_rng_state(blob["torch_rng"])
         days_done, order_steps, best, elapsed0 = blob["days_done"], blob["order_steps"], blob["best"], blob["elapsed"]
         log = blob["log"]
+        best_days = blob.get("best_days", _best_days(log))
 
     from torch.utils.tensorboard import SummaryWriter
 
@@ -175,7 +209,7 @@ def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | Non
     t0 = time.perf_counter() - elapsed0
 
     def validate() -> None:
-        nonlocal best
+        nonlocal best, best_days
         res = evaluate(env, NeuralPolicy(learner.agent), valid_ids)
         m = res.metrics
         row = {"kind": "valid", "days": days_done, "order_steps": order_steps, "seconds": time.perf_counter() - t0,
@@ -183,8 +217,8 @@ def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | Non
                **{k: m[k] for k in ("EG_bps", "POS_pct", "GLR", "TOC_pct", "fill_pct")}}
         score = row[cfg.select_on]
         if score > best:
-            best = score
-            learner.agent.save(files.best, extra={"days": days_done, "order_steps": order_steps, "score": score})
+            best, best_days = score, days_done
+            learner.agent.save(files.best, extra={**meta, "days": days_done, "order_steps": order_steps, "score": score})
         row["best"] = best
         log.append(row)
         for k, v in row.items():
@@ -196,6 +230,7 @@ def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | Non
             "config": cfg.model_dump(), "agent": learner.agent.state_dict(), "learner": learner.state_dict(),
             "np_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "days_done": days_done,
             "order_steps": order_steps, "best": best, "elapsed": time.perf_counter() - t0, "log": log,
+            "best_days": best_days,
         }, files.checkpoint_tmp)
         files.checkpoint_tmp.replace(ckpt)
         pd.DataFrame(log).to_csv(files.metrics, index=False)
@@ -228,7 +263,13 @@ def train(dataset, cfg: TrainConfig, out: str | Path, exec_cfg: ExecConfig | Non
         checkpoint()
     writer.close()
     seconds = time.perf_counter() - t0
+    untrained = best_days == 0
+    if untrained:
+        tqdm.write(f"note: {cfg.method} seed {cfg.seed}: no validation after training beat the untrained network's "
+                   f"{cfg.select_on} {best:.4g}; the selected (and tested) agent is the initial one — train longer "
+                   "or validate more often")
     summary = {"method": cfg.method, "seed": cfg.seed, "best_score": best, "select_on": cfg.select_on,
+               "best_days": best_days, "selected_untrained": untrained,
                "days": days_done, "order_steps": order_steps, "seconds": seconds,
                "order_steps_per_s": order_steps / max(seconds, 1e-9), "complete": True}
     files.summary.write_text(json.dumps(summary, indent=2))

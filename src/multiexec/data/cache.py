@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from multiexec.paths import cache_dir
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: screened minute bars, notes and repairs in the header
 
 
 def cache_key(kind: str, files: list[Path], options: dict) -> str:

@@ -59,6 +59,10 @@ def winners_losers_orders(
     """Orders for each date of ``order_dates`` (all must be in ``daily``) that has any; see the module docstring."""
     cfg = cfg or OrderGenConfig()
     order_dates = np.asarray(order_dates, dtype="datetime64[D]")
+    if len(order_dates) == 0:
+        raise MultiexecError("no order dates: no day of the data has enough daily history for the lookback")
+    if seed < 0:
+        raise MultiexecError(f"seed must be >= 0, got {seed}")
     rows = np.searchsorted(daily.dates, order_dates)
     if (rows >= daily.n_days).any() or (daily.dates[np.minimum(rows, daily.n_days - 1)] != order_dates).any():
         raise MultiexecError("order dates must all be dates of the daily panel")
@@ -113,10 +117,7 @@ def read_orders_csv(path: str | Path, bars: MinuteBars, cash_csv: str | Path | N
     path = Path(path)
     if not path.exists():
         raise MultiexecError(f"orders file not found: {path}")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, UnicodeDecodeError) as exc:
-        raise MultiexecError(f"{path}: malformed CSV: {exc}") from None
+    df = _read_str_csv(path)
     df.columns = [c.strip() for c in df.columns]
     need = ["date", "symbol", "side", "amount"]
     missing = [c for c in need if c not in df.columns]
@@ -161,6 +162,18 @@ def read_orders_csv(path: str | Path, bars: MinuteBars, cash_csv: str | Path | N
     return out
 
 
+def _read_str_csv(path: Path) -> pd.DataFrame:
+    """A CSV as strings; an empty, malformed, damaged or unreadable file is one clear error naming it."""
+    if path.is_dir():
+        raise MultiexecError(f"{path}: is a folder, expected a CSV file")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise MultiexecError(f"{path}: empty file") from None
+    except Exception as exc:  # parser, compression and I/O errors
+        raise MultiexecError(f"{path}: malformed or unreadable CSV: {' '.join(str(exc).split())}") from None
+
+
 def _cash_per_date(path: Path, df: pd.DataFrame, day: np.ndarray, cash_csv) -> dict:
     """c0 per date from the ``cash`` column or from ``cash_csv`` (exactly one of them)."""
     has_col = "cash" in df.columns
@@ -189,7 +202,7 @@ def _cash_per_date(path: Path, df: pd.DataFrame, day: np.ndarray, cash_csv) -> d
     cpath = Path(cash_csv)
     if not cpath.exists():
         raise MultiexecError(f"cash file not found: {cpath}")
-    cdf = pd.read_csv(cpath, dtype=str, keep_default_na=False)
+    cdf = _read_str_csv(cpath)
     cdf.columns = [c.strip() for c in cdf.columns]
     if list(cdf.columns) != ["date", "cash"]:
         raise MultiexecError(f"{cpath}: header {','.join(cdf.columns)!r}; expected 'date,cash'")

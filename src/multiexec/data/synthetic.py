@@ -149,14 +149,25 @@ def _daily_returns_std(daily_close: np.ndarray) -> np.ndarray:
     return r / np.nanstd(r, axis=0, keepdims=True)
 
 
-def fit_params(bars: MinuteBars, history: DailyBars | None = None, provenance: dict | None = None) -> SyntheticParams:
+FIT_STAGES = ("intraday volatility", "daily scale", "volume", "statistics")
+TAIL_GRID = (3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 12.0, 20.0, 40.0)
+
+
+def fit_params(bars: MinuteBars, history: DailyBars | None = None, provenance: dict | None = None,
+               progress: bool = False) -> SyntheticParams:
     """Estimate :class:`SyntheticParams` from real minute bars (and, if given, a longer daily history).
 
     ``history`` (same or overlapping symbols) is used for the daily drift and the daily GARCH, which
     a few weeks of minute data cannot pin down; without it both come from the minute bars' daily closes.
+    ``progress``: a progress bar over the stages (the Student-t tail match simulates one market per grid point
+    and takes most of the time).
     """
+    from tqdm.auto import tqdm
+
     if bars.n_days < 5 or bars.n_assets < 2:
         raise MultiexecError(f"fit needs at least 5 days and 2 assets, got {bars.n_days} days, {bars.n_assets} assets")
+    bar = tqdm(total=len(FIT_STAGES) + len(TAIL_GRID), desc="fit", unit="stage", disable=not progress)
+    bar.set_postfix_str(FIT_STAGES[0])
     M = bars.n_minutes
     r = _minute_returns(bars)
     # intraday volatility: day scale, profile, GARCH, tails, MA(1)
@@ -176,6 +187,8 @@ def fit_params(bars: MinuteBars, history: DailyBars | None = None, provenance: d
     ma1 = 0.0 if abs(rho1) < 1e-6 else float((1 - np.sqrt(1 - 4 * rho1**2)) / (2 * rho1))
     # cross-asset correlation of 30-minute returns
     corr30 = _mean_corr_blocks(r, 30)
+    bar.update()
+    bar.set_postfix_str(FIT_STAGES[1])
     # daily scale
     dclose = bars.close[:, :, -1]
     rcc = np.diff(np.log(dclose), axis=0)
@@ -194,6 +207,8 @@ def fit_params(bars: MinuteBars, history: DailyBars | None = None, provenance: d
     else:
         drift = float(np.mean(rcc))
         dga, dgb = _fit_garch((rcc / np.std(rcc, axis=0)).T)
+    bar.update()
+    bar.set_postfix_str(FIT_STAGES[2])
     # volume
     vol = bars.volume
     dv = vol.sum(axis=2)
@@ -220,6 +235,8 @@ def fit_params(bars: MinuteBars, history: DailyBars | None = None, provenance: d
     dn = np.log(np.minimum(bars.open, bars.close) / bars.low) / scale
     hl = float(np.nanmean(np.where(bars.traded, 0.5 * (up + dn), np.nan)))
     lp = np.log(bars.close[:, :, -1].mean(axis=0))
+    bar.update()
+    bar.set_postfix_str(FIT_STAGES[3])
     params = SyntheticParams(
         first_minute=int(bars.minutes[0]),
         volume_profile=[float(x) for x in vprof], vol_profile=[float(x) for x in prof],
@@ -237,18 +254,27 @@ def fit_params(bars: MinuteBars, history: DailyBars | None = None, provenance: d
                         residual_excess_kurtosis=exkurt, lag1_autocorr=rho1),
         fitted_stats=market_stats(bars),
     )
-    return _match_tails(params, bars.n_assets, bars.n_days)
+    bar.update()
+    try:
+        return _match_tails(params, bars.n_assets, bars.n_days, bar)
+    finally:
+        bar.close()
 
 
-def _match_tails(params: SyntheticParams, n_assets: int, n_days: int) -> SyntheticParams:
+def _match_tails(params: SyntheticParams, n_assets: int, n_days: int, bar=None) -> SyntheticParams:
     """Choose the Student-t df by simulated moments: the synthetic tail ratio (q99.9/q75 of |minute return|,
     standardised per asset) must equal the real one. Robust where the kurtosis of a finite sample is not."""
     target = params.fitted_stats["tail_ratio"]
-    grid = np.array([3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 12.0, 20.0, 40.0])
-    ratios = np.array([
-        market_stats(generate(params.model_copy(update={"t_df": float(df)}), n_assets, n_days, 0, seed=12345)[0])[
-            "tail_ratio"] for df in grid
-    ])
+    grid = np.array(TAIL_GRID)
+    ratios = []
+    for df in grid:
+        if bar is not None:
+            bar.set_postfix_str(f"tail match, t df {df:g}")
+        syn = generate(params.model_copy(update={"t_df": float(df)}), n_assets, n_days, 0, seed=12345)[0]
+        ratios.append(market_stats(syn)["tail_ratio"])
+        if bar is not None:
+            bar.update()
+    ratios = np.array(ratios)
     order = np.argsort(ratios)  # the ratio falls as df rises
     df = float(np.interp(target, ratios[order], grid[order]))
     prov = dict(params.provenance, t_df_kurtosis_moment=params.t_df, tail_ratio_target=target,
@@ -290,6 +316,8 @@ def generate(
         raise MultiexecError(f"synthetic market needs n_assets >= 1, n_days >= 1, history_days >= 0; "
                              f"got {n_assets}, {n_days}, {history_days}")
     intraday_drift = check_intraday_drift(intraday_drift)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise MultiexecError(f"seed of the synthetic market must be an integer >= 0, got {seed!r}")
     rng = np.random.default_rng(seed)
     D, A, M = history_days + n_days, n_assets, p.n_minutes
     prof = np.asarray(p.vol_profile)

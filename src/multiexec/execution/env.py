@@ -63,6 +63,11 @@ NOW_FEATURES = ("elapsed", "cash", "remaining", "direction", "size_share", "last
 F_SEQ = len(SEQ_FEATURES)
 F_NOW = len(NOW_FEATURES)
 VOLUME_LOOKBACK_DAYS = 5
+DECISION_COLUMNS = ("day_id", "date", "order", "symbol", "side", "step", "minute", "intended_qty", "executed_qty",
+                    "price", "cash_after", "cash_binding")
+"""columns of the per-step decision log (:meth:`MultiOrderEnv.decisions`): ``order`` is the order's index in its
+day's order set (``day_id`` and ``symbol`` identify it in the per-order results too), ``minute`` the step's first
+minute of the day"""
 
 
 class ExecConfig(BaseModel):
@@ -409,6 +414,37 @@ class MultiOrderEnv:
             }
         )
         return out
+
+    def decisions(self) -> pd.DataFrame:
+        """The decision log of the finished batch: one row per real order and decision step (the audit trail of
+        every decision, :data:`DECISION_COLUMNS`). Quantities are in shares: ``intended_qty`` what the policy asked
+        for in the step (its action, capped at what remained; everything left at the last step), ``executed_qty``
+        what the market filled, at ``price`` (the step's fill price as the market reports it); ``cash_after`` is
+        the day's shared cash after the step and ``cash_binding`` whether the cash rule cut the step's buys. Per
+        order, ``executed_qty`` sums to the ``filled`` of :meth:`results`."""
+        if self._batch is None or self.t < self.n_steps:
+            raise MultiexecError("decisions() needs a finished episode")
+        b_idx, i_idx = np.nonzero(self.mask)
+        T = self.n_steps
+        b = np.repeat(b_idx, T)
+        i = np.repeat(i_idx, T)
+        t = np.tile(np.arange(T), b_idx.size)
+        amount = self.amount[b, i]
+        start = self.edges[:-1]
+        return pd.DataFrame({
+            "day_id": self._batch[b],
+            "date": self.bars.dates[self.day[b]],
+            "order": i,
+            "symbol": np.asarray(self.bars.symbols)[self.asset[b, i]],
+            "side": np.where(self.side[b, i] > 0, "sell", "buy"),
+            "step": t,
+            "minute": np.asarray(start)[t],
+            "intended_qty": self.req_hist[b, i, t] * amount,
+            "executed_qty": self.exec_hist[b, i, t] * amount,
+            "price": self.price_hist[b, i, t],
+            "cash_after": self.cash_hist[b, t + 1],
+            "cash_binding": self.binding_hist[b, t],
+        })
 
     def profiles(self) -> dict[str, np.ndarray]:
         """Per-step requested and executed fractions of the finished batch, by side: arrays (B, N, T)."""

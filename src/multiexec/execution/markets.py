@@ -13,6 +13,11 @@ Two markets implement it:
 * :class:`~multiexec.execution.lob_market.LOBMarket` -- the day runs in the :mod:`multiexec.lob` simulator and
   each order's step volume is sent as child orders that hit the book.
 
+Participation cap: where the bars carry one (``bars.meta["max_participation"]``, set by
+:func:`~multiexec.data.dataset.load_dataset` from ``DataConfig.max_participation``, default 0.25),
+:meth:`BarsMarket.begin` refuses an order larger than that share of its asset's volume on its day -- bars that do
+not react cannot absorb more than they traded, and the market never fills it silently.
+
 Cash rule (both markets): the step's sells add their proceeds, the step's buys consume cash; if the buys would
 cost more than ``cash + proceeds of this step's sells``, every buy of the step is scaled down by the same factor
 (``binding``); what was not bought stays to be bought later.
@@ -25,6 +30,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 from multiexec.data.bars import MinuteBars
+from multiexec.errors import MultiexecError
 
 
 class DayBatch(NamedTuple):
@@ -128,9 +134,26 @@ class BarsMarket:
         self.step_price = np.add.reduceat(px, self.edges[:-1], axis=2) / lengths  # (D, A, T)
         self.step_volume = np.add.reduceat(bars.volume, self.edges[:-1], axis=2)  # (D, A, T)
         self.day_avg_price = px.mean(axis=2)  # (D, A)  p~ of eq. 4
+        self.max_participation = bars.meta.get("max_participation")
+        self.day_volume = self.step_volume.sum(axis=2)  # (D, A)
         self._batch: DayBatch | None = None
 
+    def _check_participation(self, batch: DayBatch) -> None:
+        """An order above ``max_participation`` x its asset's day volume is an error naming it (module docstring)."""
+        cap = self.max_participation
+        vol = self.day_volume[batch.day[:, None], batch.asset]
+        over = batch.mask & (batch.amount > np.floor(cap * vol))
+        if over.any():
+            b, i = np.argwhere(over)[0]
+            d, a = int(batch.day[b]), int(batch.asset[b, i])
+            raise MultiexecError(
+                f"order {self.bars.dates[d]} {self.bars.symbols[a]} {'sell' if batch.side[b, i] == 1 else 'buy'} "
+                f"{batch.amount[b, i]:.6g} shares is above max_participation = {cap:g} of the day's volume "
+                f"{vol[b, i]:.6g} in the bars; the market could not absorb it")
+
     def begin(self, batch: DayBatch) -> None:
+        if self.max_participation is not None:
+            self._check_participation(batch)
         d = batch.day[:, None]
         self._batch = batch
         self._price = self.step_price[d, batch.asset]  # (B, N, T)

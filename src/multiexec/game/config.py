@@ -65,5 +65,5 @@ class RunConfig(BaseModel):
     train_episodes: int = Field(5000, ge=1)
     test_episodes: int = Field(2500, ge=1)
     test_sigma: float | None = Field(None, ge=0, description="volatility of the test phase (None: as in training)")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     group_size: int = Field(10, ge=1, description="runs trained together as one ensemble (a unit of parallel work)")

@@ -18,6 +18,10 @@ from multiexec.game.params import REGIMES
 
 def paper_epsilon_decay(train_episodes: int, paper_episodes: int = 5000, decay: float = 0.995) -> float:
     """Per-copy epsilon decay that ends training at the same epsilon as the paper's 5,000 episodes."""
+    if train_episodes < 1:
+        from multiexec.errors import MultiexecError
+
+        raise MultiexecError(f"train_episodes={train_episodes}: at least one training episode is needed")
     return decay ** (paper_episodes / train_episodes)
 
 
@@ -62,6 +66,10 @@ def theory_table(agents: int = 2, sigma: float = 0.0, episodes: int = 2000, seed
     from multiexec.game.params import make_params
     from multiexec.game.theory import discrete_nash, expected_is, sz_nash, twap
 
+    if episodes < 1:
+        from multiexec.errors import MultiexecError
+
+        raise MultiexecError(f"episodes={episodes}: the simulated IS needs at least one episode")
     rows = []
     for coin in (False, True):
         p = make_params(n_agents=agents, sigma=sigma, coin_toss=coin)

@@ -9,6 +9,8 @@ Registry: :func:`get_config` with ``"rmsc04"`` (ABIDES' RMSC-4 population: 2 ada
 parameters verbatim, except the fixed oracle step), ``"rmsc03"`` (2 market makers, 100 value, 25 momentum,
 5,000 noise agents), ``"multi"`` (three symbols, each an rmsc04-like population of its own), ``"desk"`` (15
 symbols for the multi-order execution environment's LOB market) and ``"desk-mini"`` (6 symbols, one hour).
+Beside the registry: ``"world:<weights>"`` (a market of one neural world agent, :func:`world_config`, weights
+from a ``.npz`` file or a training folder) and the path of a JSON file holding a :class:`MarketConfig`.
 
 Tuning of the default ``rmsc04`` (the population is ABIDES'; only parameters changed). With ABIDES' parameters
 (``rmsc04-abides``) the value agents trade slowly towards their projection of the fundamental and the market
@@ -34,10 +36,12 @@ order inter-arrival median 0.2 ms (0.5), lag-1 autocorrelation of 1-minute retur
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from multiexec.errors import MultiexecError
+from multiexec.errors import MultiexecError, validation_message
 
 
 class _Model(BaseModel):
@@ -115,6 +119,65 @@ class MarketMakerConfig(_Model):
                           "with its own latency) instead of one modify message")
 
 
+class WorldConfig(_Model):
+    """INTAGS' neural world agent (:mod:`multiexec.lob.world`) trading this symbol: its weights (a ``.npz`` file or
+    a training folder holding ``world.npz``, or in-memory :class:`multiexec.lob.world.WorldWeights` in
+    ``arrays``), caps on its orders, and the warm start of the book: ``warm_levels`` levels per side of
+    ``warm_size`` shares, ``warm_spacing_ticks`` apart, around the opening price (``fundamental.r_bar``) with a
+    ``warm_spread_ticks`` spread, placed by the world agent at the open (so it can cancel them later)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    n: int = Field(1, ge=0, le=1, description="world agents for this symbol (0 or 1)")
+    weights: str | None = Field(None, description="weights file (.npz) or training folder")
+    arrays: Any = Field(None, exclude=True, description="in-memory WorldWeights (instead of a file)")
+    digest: str | None = Field(None, description="fingerprint of the weights (filled in)")
+    latency_us: float = Field(0.0, ge=0, description="fixed one-way latency of its orders")
+    min_dt_us: float = Field(1.0, gt=0, description="shortest time between two of its orders")
+    max_dt_s: float = Field(60.0, gt=0, description="longest time between two of its orders")
+    max_size: int = Field(10_000, ge=1, description="largest order size, shares")
+    max_depth_ticks: int = Field(1000, ge=1, description="largest distance from the best price, ticks")
+    dt_source: Literal["auto", "generator", "empirical"] = Field(
+        "auto", description="time to the next order: the generator's output, or a draw from the training orders' "
+        "distribution (the weights' dt_quantiles; DeepMarket draws it from a fitted gamma law); auto: empirical "
+        "when the weights carry dt_quantiles")
+    redraws: int = Field(10, ge=0, le=1000, description="draws again (new noise) for an order that cannot act: a "
+                         "market order into an empty side, a cancel on an empty side")
+    warm_levels: int = Field(10, ge=0, le=100)
+    warm_size: int = Field(100, ge=1, description="shares per warm-start level")
+    warm_spacing_ticks: int = Field(3, ge=1)
+    warm_spread_ticks: int = Field(26, ge=1)
+
+    @model_validator(mode="after")
+    def _weights(self):
+        if self.n == 0:
+            return self
+        from multiexec.lob.world import WorldWeights
+
+        if self.arrays is None and self.weights is None:
+            raise ValueError("a world agent needs weights (a .npz file or training folder) or arrays")
+        if self.arrays is not None and not isinstance(self.arrays, WorldWeights):
+            raise ValueError(f"arrays must be a WorldWeights, got {type(self.arrays).__name__}")
+        if self.dt_source == "empirical" and self.arrays is not None and self.arrays.dt_quantiles is None:
+            raise ValueError("dt_source 'empirical' needs weights with dt_quantiles (or dt_source 'generator')")
+        if self.min_dt_us * 1e-6 > self.max_dt_s:
+            raise ValueError(f"min_dt_us {self.min_dt_us} is above max_dt_s {self.max_dt_s}")
+        return self
+
+    def load(self):
+        """The :class:`multiexec.lob.world.WorldWeights` of this agent (checked)."""
+        from multiexec.lob.world import WorldWeights
+
+        w = self.arrays.check() if self.arrays is not None else WorldWeights.load(self.weights)
+        if self.dt_source == "empirical" and w.dt_quantiles is None:
+            raise MultiexecError("world agent: dt_source 'empirical' needs weights with dt_quantiles (trained by "
+                                 "`multiexec intags cwgan-train`), or dt_source 'generator'")
+        return w
+
+    def empirical_dt(self, weights) -> bool:
+        return self.dt_source == "empirical" or (self.dt_source == "auto" and weights.dt_quantiles is not None)
+
+
 class SymbolConfig(_Model):
     name: str = "ABM"
     fundamental: FundamentalConfig = FundamentalConfig()
@@ -122,6 +185,7 @@ class SymbolConfig(_Model):
     value: ValueConfig = ValueConfig()
     momentum: MomentumConfig = MomentumConfig()
     market_makers: MarketMakerConfig = MarketMakerConfig()
+    world: WorldConfig | None = None
 
 
 class LatencyConfig(_Model):
@@ -187,7 +251,8 @@ class MarketConfig(_Model):
 
     @property
     def n_agents(self) -> int:
-        return sum(s.noise.n + s.value.n + s.momentum.n + s.market_makers.n for s in self.symbols)
+        return sum(s.noise.n + s.value.n + s.momentum.n + s.market_makers.n + (s.world.n if s.world else 0)
+                   for s in self.symbols)
 
 
 def _hms_ns(s: str) -> int:
@@ -317,18 +382,65 @@ def desk_mini() -> MarketConfig:
     return rmsc04().model_copy(update={"name": "desk-mini", "close": "10:30:00", "symbols": syms})
 
 
+def world_config(weights=None, arrays=None, r_bar: int | None = None, name: str = "world", **world) -> MarketConfig:
+    r"""A market of one neural world agent (no agent-based population): weights from a file / training folder
+    (``weights``) or in memory (``arrays``, a :class:`multiexec.lob.world.WorldWeights`); ``r_bar``: opening
+    price in ticks (default: the one the weights were trained at, else 100,000); ``world``: further
+    :class:`WorldConfig` fields (caps, warm start). Bad values are one-line :class:`MultiexecError`\ s."""
+    try:
+        wc = WorldConfig(weights=None if weights is None else str(weights), arrays=arrays, **world)
+        w = wc.load()
+        wc = wc.model_copy(update={"digest": w.digest()})
+        r = int(r_bar if r_bar is not None else w.meta.get("r_bar", 100_000))
+        off = {"n": 0}
+        sym = SymbolConfig(name=str(w.meta.get("symbol", "ABM")), fundamental=FundamentalConfig(r_bar=r),
+                           noise=NoiseConfig(**off), value=ValueConfig(**off), momentum=MomentumConfig(**off),
+                           market_makers=MarketMakerConfig(**off), world=wc)
+        return MarketConfig(name=name, symbols=[sym])
+    except ValidationError as exc:
+        raise MultiexecError(validation_message(exc, f"world config {name!r}")) from None
+
+
+def load_config(data: dict | str | Path, where: str = "config") -> MarketConfig:
+    """Validate a configuration from a dict or a JSON file; any problem is one line."""
+    if isinstance(data, (str, Path)):
+        p = Path(data)
+        if not p.is_file():
+            raise MultiexecError(f"config file {p} not found")
+        where = str(p)
+        try:
+            import json
+
+            data = json.loads(p.read_text())
+        except ValueError as exc:
+            raise MultiexecError(f"config file {p} is not valid JSON ({exc})") from None
+    try:
+        return MarketConfig.model_validate(data)
+    except ValidationError as exc:
+        raise MultiexecError(validation_message(exc, where)) from None
+
+
 CONFIGS = {"rmsc04": rmsc04, "rmsc04-abides": rmsc04_abides, "rmsc03": rmsc03, "multi": multi, "desk": desk,
            "desk-mini": desk_mini}
 
 
 def get_config(name: str, **overrides) -> MarketConfig:
-    """A registered configuration by name, with optional top-level field overrides (validated)."""
-    if name not in CONFIGS:
-        raise MultiexecError(f"unknown market config {name!r}; known: {sorted(CONFIGS)}")
-    cfg = CONFIGS[name]()
+    """A registered configuration by name, ``world:<weights>`` (:func:`world_config`) or the path of a JSON
+    config file, with optional top-level field overrides (validated; errors are one line)."""
+    if name.startswith("world:"):
+        cfg = world_config(name[len("world:"):])
+    elif name.endswith(".json"):
+        cfg = load_config(name)
+    elif name not in CONFIGS:
+        raise MultiexecError(f"unknown market config {name!r}; known: {sorted(CONFIGS)}, world:<weights> or a "
+                             f".json file")
+    else:
+        cfg = CONFIGS[name]()
     if overrides:
-        try:
-            cfg = MarketConfig.model_validate({**cfg.model_dump(), **overrides})
-        except Exception as exc:  # pydantic.ValidationError
-            raise MultiexecError(f"config {name!r}: {exc}") from None
+        arrays = [s.world.arrays if s.world else None for s in cfg.symbols]
+        data = cfg.model_dump()
+        for s, a in zip(data["symbols"], arrays):
+            if a is not None:
+                s["world"]["arrays"] = a
+        cfg = load_config({**data, **overrides}, where=f"config {name!r}")
     return cfg

@@ -17,17 +17,29 @@ can grow it):
 
 Sides: +1 buy / -1 sell outside; book side index 0 = bids, 1 = asks inside.
 Message codes in the log: 0 limit, 1 market, 2 cancel, 3 modify.
+
+Valid messages (the rule, enforced twice): prices are integer ticks inside the symbol's band
+``[base, base + n_ticks)`` (``base + n_ticks - 1 <= MAX_TICK``); sizes are integers in ``[1, MAX_QTY]``; sides are
++1 / -1; order ids are int64. Nothing is rounded. The Python front-end (:class:`Exchange`) raises
+:class:`~multiexec.errors.MultiexecError` for anything else before the engine sees it (off-grid price such as 100.5,
+fractional size, size <= 0 or above MAX_QTY, a price or id that is not an int64, unknown symbol or agent), so a bad
+message changes nothing, not even the message log. Compiled callers get the engine's own checks: the message is
+logged with order id REJECTED and nothing else changes (a float price or size is accepted only when integral, at no
+cost for integer arguments). With these limits a level's total (at most 2**32 orders of MAX_QTY) and one trade's
+value (MAX_TICK x MAX_QTY < 2**61) fit in int64; an agent's cash is exact while the value it has traded stays below
+2**63 ticks x shares (at 100,000 ticks a share, 9.2e13 shares).
 """
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numba as nb
 import numpy as np
 import pandas as pd
 from numba.core import cgutils, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from multiexec.errors import MultiexecError
 
@@ -35,6 +47,8 @@ MSG_LIMIT, MSG_MARKET, MSG_CANCEL, MSG_MODIFY = 0, 1, 2, 3
 MSG_NAMES = np.array(["limit", "market", "cancel", "modify"])
 REJECTED = -2  # order id returned for a rejected order (bad price, size or symbol)
 FILLED = -1  # order id returned for an order that did not rest (fully filled or market)
+MAX_QTY = 1_000_000_000  # largest order size (shares): level totals and trade values stay inside int64
+MAX_TICK = 2**31 - 1  # largest price (ticks) a book's band may reach
 
 # meta slots
 M_NFREE, M_NTR, M_NOL, M_NREST, M_O1, M_O2 = 0, 1, 2, 3, 4, 5
@@ -112,6 +126,23 @@ def borrowed(st):
                    borrow(st.agv), borrow(st.pos), borrow(st.trl), borrow(st.oll), borrow(st.meta))
 
 
+# ---------------------------------------------------------------- validation
+
+
+def _integral(x):
+    """True when ``x`` is an integer value (always for integer types; floats only when finite and integral)."""
+    return x == np.floor(x)
+
+
+@overload(_integral)
+def _integral_ov(x):
+    if isinstance(x, types.Integer):
+        return lambda x: True
+    if isinstance(x, types.Float):
+        return lambda x: math.isfinite(x) and x == math.floor(x) and abs(x) < 9.0e18
+    return lambda x: False
+
+
 # ---------------------------------------------------------------- allocation
 
 
@@ -121,9 +152,12 @@ def new_state(n_symbols: int, n_agents: int, base_ticks, n_ticks: int = 1 << 16,
     if n_ticks & (n_ticks - 1) or not (1 << 10) <= n_ticks <= (1 << 18):
         raise MultiexecError(f"n_ticks must be a power of two in [2**10, 2**18], got {n_ticks}")
     S, T = int(n_symbols), int(n_ticks)
-    base = np.asarray(base_ticks, dtype=np.int64).reshape(-1)
-    if base.shape[0] != S or (base < 0).any():
-        raise MultiexecError(f"base_ticks must be {S} non-negative tick offsets, got {base_ticks}")
+    base = np.asarray(base_ticks, dtype=np.float64).reshape(-1)
+    if base.shape[0] != S or not np.isfinite(base).all() or (base < 0).any() or (base != np.floor(base)).any():
+        raise MultiexecError(f"base_ticks must be {S} non-negative integer tick offsets, got {base_ticks}")
+    if (base + T - 1 > MAX_TICK).any():
+        raise MultiexecError(f"base_ticks + n_ticks - 1 must be at most {MAX_TICK} ticks, got {base_ticks}")
+    base = base.astype(np.int64)
     i8 = np.int64
     lvl = np.zeros((S, 2, T, 4), i8)
     lvl[..., L_HEAD] = -1
@@ -485,48 +519,60 @@ def _match_and_rest(st, t, s, slot, oid, side, i, qty):
 @nb.njit(cache=True, inline="always")
 def limit_order(st, t, s, agent, side, px, qty):
     """Limit order: matches what it crosses, rests the remainder. Returns its id when it rests,
-    FILLED (-1) when fully executed, REJECTED (-2) for a price outside the band or a bad size/side."""
+    FILLED (-1) when fully executed, REJECTED (-2) for a price off the tick grid or outside the band, a size not
+    an integer in [1, MAX_QTY] or a bad side (logged with id REJECTED; nothing else changes)."""
     T = st.lvl.shape[2]
-    i = px - st.symv[s, SV_BASE]
-    if qty <= 0 or (side != 1 and side != -1) or i < 0 or i >= T:
+    if not (_integral(px) and _integral(qty)) or qty <= 0 or qty > MAX_QTY or (side != 1 and side != -1):
         _log_msg(st.oll, st.meta, t, s, agent, MSG_LIMIT, side, px, qty, REJECTED)
         return REJECTED
+    ipx = np.int64(px)
+    iq = np.int64(qty)
+    i = ipx - st.symv[s, SV_BASE]
+    if i < 0 or i >= T:
+        _log_msg(st.oll, st.meta, t, s, agent, MSG_LIMIT, side, ipx, iq, REJECTED)
+        return REJECTED
     pool = st.pool
-    slot = _alloc(pool, st.free, st.meta, t, s, agent, side, px, qty)
+    slot = _alloc(pool, st.free, st.meta, t, s, agent, side, ipx, iq)
     oid = _oid(pool, slot)
-    _log_msg(st.oll, st.meta, t, s, agent, MSG_LIMIT, side, px, qty, oid)
-    return _match_and_rest(st, t, s, slot, oid, side, i, qty)
+    _log_msg(st.oll, st.meta, t, s, agent, MSG_LIMIT, side, ipx, iq, oid)
+    return _match_and_rest(st, t, s, slot, oid, side, i, iq)
 
 
 @nb.njit(cache=True, inline="always")
 def market_order(st, t, s, agent, side, qty):
-    """Market order (immediate or cancel). Returns the executed quantity."""
-    if qty <= 0 or (side != 1 and side != -1):
+    """Market order (immediate or cancel). Returns the executed quantity (0 and logged with id REJECTED for a
+    size not an integer in [1, MAX_QTY] or a bad side)."""
+    if not _integral(qty) or qty <= 0 or qty > MAX_QTY or (side != 1 and side != -1):
         _log_msg(st.oll, st.meta, t, s, agent, MSG_MARKET, side, -1, qty, REJECTED)
         return 0
-    slot = _alloc(st.pool, st.free, st.meta, t, s, agent, side, -1, qty)
-    _log_msg(st.oll, st.meta, t, s, agent, MSG_MARKET, side, -1, qty, _oid(st.pool, slot))
+    iq = np.int64(qty)
+    slot = _alloc(st.pool, st.free, st.meta, t, s, agent, side, -1, iq)
+    _log_msg(st.oll, st.meta, t, s, agent, MSG_MARKET, side, -1, iq, _oid(st.pool, slot))
     limit_i = st.lvl.shape[2] if side > 0 else -1
-    rem = _match(st, t, s, slot, side, limit_i, qty)
+    rem = _match(st, t, s, slot, side, limit_i, iq)
     _release(st.pool, st.free, st.meta, slot)
-    return qty - rem
+    return iq - rem
 
 
 @nb.njit(cache=True, inline="always")
 def cancel_order(st, t, oid, qty, agent, sym=-1, side=0):
     """Cancel ``qty`` shares of a resting order (all of it when ``qty <= 0`` or more than remains), keeping its
     queue position when partial. Returns the cancelled quantity (0 for an unknown / already gone order, logged
-    with the sender's ``sym`` and ``side``)."""
+    with the sender's ``sym`` and ``side``; 0 and logged with id REJECTED for a fractional ``qty``)."""
+    if not _integral(qty):
+        _log_msg(st.oll, st.meta, t, sym, agent, MSG_CANCEL, side, -1, qty, REJECTED)
+        return 0
+    iq = np.int64(qty)
     pool = st.pool
     slot = _slot(pool, oid)
     if slot < 0:
-        _log_msg(st.oll, st.meta, t, sym, agent, MSG_CANCEL, side, -1, qty, oid)
+        _log_msg(st.oll, st.meta, t, sym, agent, MSG_CANCEL, side, -1, iq, oid)
         return 0
     s = pool[slot, O_SYM]
     k = 0 if pool[slot, O_SIDE] > 0 else 1
     i = pool[slot, O_PX] - st.symv[s, SV_BASE]
     left = pool[slot, O_QTY]
-    c = left if (qty <= 0 or qty >= left) else qty
+    c = left if (iq <= 0 or iq >= left) else iq
     _log_msg(st.oll, st.meta, t, s, pool[slot, O_AGENT], MSG_CANCEL, pool[slot, O_SIDE], pool[slot, O_PX], c, oid)
     st.lvl[s, k, i, L_QTY] -= c
     if c == left:
@@ -541,8 +587,9 @@ def cancel_order(st, t, oid, qty, agent, sym=-1, side=0):
 def modify_order(st, t, oid, px, qty, agent, sym=-1, side=0):
     """Modify a resting order to price ``px`` and remaining size ``qty``. Same price and a smaller size keeps
     the queue position; otherwise the order loses priority (re-enters at the back, matching what it crosses).
-    Returns the order id when it rests afterwards, FILLED, or REJECTED (unknown order, bad price/size; an
-    unknown order is logged with the sender's ``sym`` and ``side``)."""
+    Returns the order id when it rests afterwards, FILLED, or REJECTED (unknown order, price off the grid or
+    outside the band, size not an integer in [1, MAX_QTY]; an unknown order is logged with the sender's ``sym``
+    and ``side``; a rejected modify leaves the order as it was)."""
     pool = st.pool
     slot = _slot(pool, oid)
     T = st.lvl.shape[2]
@@ -550,24 +597,29 @@ def modify_order(st, t, oid, px, qty, agent, sym=-1, side=0):
         _log_msg(st.oll, st.meta, t, sym, agent, MSG_MODIFY, side, px, qty, oid)
         return REJECTED
     s = pool[slot, O_SYM]
-    i_new = px - st.symv[s, SV_BASE]
     side = pool[slot, O_SIDE]
-    if qty <= 0 or i_new < 0 or i_new >= T:
+    if not (_integral(px) and _integral(qty)) or qty <= 0 or qty > MAX_QTY:
         _log_msg(st.oll, st.meta, t, s, pool[slot, O_AGENT], MSG_MODIFY, side, px, qty, REJECTED)
         return REJECTED
-    _log_msg(st.oll, st.meta, t, s, pool[slot, O_AGENT], MSG_MODIFY, side, px, qty, oid)
+    ipx = np.int64(px)
+    iq = np.int64(qty)
+    i_new = ipx - st.symv[s, SV_BASE]
+    if i_new < 0 or i_new >= T:
+        _log_msg(st.oll, st.meta, t, s, pool[slot, O_AGENT], MSG_MODIFY, side, ipx, iq, REJECTED)
+        return REJECTED
+    _log_msg(st.oll, st.meta, t, s, pool[slot, O_AGENT], MSG_MODIFY, side, ipx, iq, oid)
     k = 0 if side > 0 else 1
     i_old = pool[slot, O_PX] - st.symv[s, SV_BASE]
     left = pool[slot, O_QTY]
-    if i_new == i_old and qty <= left:
-        st.lvl[s, k, i_old, L_QTY] -= left - qty
-        pool[slot, O_QTY] = qty
+    if i_new == i_old and iq <= left:
+        st.lvl[s, k, i_old, L_QTY] -= left - iq
+        pool[slot, O_QTY] = iq
         return oid
     st.lvl[s, k, i_old, L_QTY] -= left
     _unlink(pool, st.lvl, st.bits, st.symv, st.agv, st.meta, slot)
-    pool[slot, O_PX] = px
+    pool[slot, O_PX] = ipx
     pool[slot, O_TIME] = t
-    return _match_and_rest(st, t, s, slot, oid, side, i_new, qty)
+    return _match_and_rest(st, t, s, slot, oid, side, i_new, iq)
 
 
 @nb.njit(cache=True, inline="always")
@@ -650,10 +702,33 @@ def l3_level(st, s, k, px):
 # ---------------------------------------------------------------- Python front end
 
 
-class Exchange:
-    """A Python handle on an :class:`ExState` (used by tests, the LOBSTER replay and external agents).
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
-    Grows its arrays as needed before each call, so it never runs out of room.
+
+def _int_arg(name: str, x, what: str = "an integer") -> int:
+    """``x`` as a Python int: ints and numpy integers as they are, floats only when integral; else an error."""
+    if type(x) is int and _I64_MIN <= x <= _I64_MAX:  # the common case, first
+        return x
+    if isinstance(x, (bool, np.bool_)):
+        raise MultiexecError(f"{name} {x!r} is not {what}")
+    if isinstance(x, (int, np.integer)):
+        v = int(x)
+    elif isinstance(x, (float, np.floating)) and np.isfinite(x) and float(x) == np.floor(x):
+        v = int(x)
+    else:
+        raise MultiexecError(f"{name} {x!r} is not {what}")
+    if not _I64_MIN <= v <= _I64_MAX:
+        raise MultiexecError(f"{name} {x!r} does not fit in int64")
+    return v
+
+
+class Exchange:
+    """A Python handle on an :class:`ExState` (used by tests, the LOBSTER replay's set-up and external agents).
+
+    Grows its arrays as needed before each call, so it never runs out of room. Every argument is checked before
+    the compiled engine sees it (see the module's rule): a bad message raises
+    :class:`~multiexec.errors.MultiexecError` and changes nothing. Cancels and modifies of ids that are unknown or
+    gone (filled, cancelled) are not errors: they return 0 / REJECTED, as the engine does for compiled callers.
     """
 
     def __init__(self, n_symbols: int = 1, n_agents: int = 1, base_ticks=(0,), n_ticks: int = 1 << 16,
@@ -663,59 +738,115 @@ class Exchange:
     # capacity
     def ensure(self, need: int | None = None) -> None:
         st = self.st
-        need = int(st.meta[M_NREST]) + 1 if need is None else need
-        pool = st.pool.shape[0] * 2 if st.meta[M_NFREE] < 1 else None
+        nfree, ntr, nol, nrest = st.meta[:4].tolist()
+        need = nrest + 1 if need is None else need
         nt, nl = st.trl.shape[0], st.oll.shape[0]
-        tl = max(2 * nt, int(st.meta[M_NTR]) + need) if st.meta[M_NTR] + need > nt else None
-        ml = max(2 * nl, int(st.meta[M_NOL]) + need) if st.meta[M_NOL] + need > nl else None
-        if pool or tl or ml:
-            self.st = grow(st, pool, tl, ml)
+        if nfree >= 1 and ntr + need <= nt and nol + need <= nl:
+            return
+        pool = st.pool.shape[0] * 2 if nfree < 1 else None
+        tl = max(2 * nt, ntr + need) if ntr + need > nt else None
+        ml = max(2 * nl, nol + need) if nol + need > nl else None
+        self.st = grow(st, pool, tl, ml)
 
-    def _check(self, sym: int, agent: int) -> None:
-        if not 0 <= sym < self.st.symv.shape[0]:
+    # argument checks (MultiexecError, nothing changed)
+    def _sym(self, sym) -> int:
+        s = _int_arg("symbol index", sym)
+        if not 0 <= s < self.st.symv.shape[0]:
             raise MultiexecError(f"unknown symbol index {sym}")
-        if not -1 <= agent < self.st.agv.shape[0]:
-            raise MultiexecError(f"unknown agent {agent}")
+        return s
 
+    def _agent(self, agent) -> int:
+        a = _int_arg("agent", agent)
+        if not -1 <= a < self.st.agv.shape[0]:
+            raise MultiexecError(f"unknown agent {agent}")
+        return a
+
+    @staticmethod
+    def _side(side) -> int:
+        if isinstance(side, (bool, np.bool_)) or side not in (1, -1):
+            raise MultiexecError(f"side {side!r} is not +1 (buy) or -1 (sell)")
+        return int(side)
+
+    @staticmethod
+    def _qty(qty, allow_zero: bool = False) -> int:
+        q = _int_arg("size", qty, "a whole number of shares")
+        lo = 0 if allow_zero else 1
+        if not lo <= q <= MAX_QTY:
+            raise MultiexecError(f"size {qty!r} is outside [{lo}, {MAX_QTY:,}] shares")
+        return q
+
+    def _px(self, px, sym: int) -> int:
+        p = _int_arg("price", px, "on the tick grid (prices are integer ticks)")
+        base = int(self.st.symv[sym, SV_BASE])
+        if not base <= p < base + self.st.lvl.shape[2]:
+            raise MultiexecError(f"price {px!r} is outside symbol {sym}'s band [{base}, "
+                                 f"{base + self.st.lvl.shape[2] - 1}] ticks")
+        return p
+
+    def _live(self, oid) -> tuple[int, int]:
+        """(order id as int, its symbol or -1 when the id is unknown or gone); :func:`_slot`'s test in Python."""
+        o = _int_arg("order id", oid)
+        if o < 0:
+            return o, -1
+        slot, pool = o & 0xFFFFFFFF, self.st.pool
+        if slot >= pool.shape[0]:
+            return o, -1
+        row = pool[slot]
+        return o, (int(row[O_SYM]) if row[O_GEN] == (o >> 32) and row[O_QTY] > 0 else -1)
+
+    # messages (all arguments passed: numba's dispatch of omitted defaults costs ~0.1-0.35 ms a call)
     def limit(self, t: int, sym: int, agent: int, side: int, px: int, qty: int) -> int:
-        self._check(sym, agent)
+        t, sym, agent, side = _int_arg("time", t), self._sym(sym), self._agent(agent), self._side(side)
+        px, qty = self._px(px, sym), self._qty(qty)
         self.ensure()
         return int(limit_order(self.st, t, sym, agent, side, px, qty))
 
     def market(self, t: int, sym: int, agent: int, side: int, qty: int) -> int:
-        self._check(sym, agent)
+        t, sym, agent, side = _int_arg("time", t), self._sym(sym), self._agent(agent), self._side(side)
+        qty = self._qty(qty)
         self.ensure()
         return int(market_order(self.st, t, sym, agent, side, qty))
 
     def cancel(self, t: int, oid: int, qty: int = 0, agent: int = -1) -> int:
+        """Cancel ``qty`` shares (0: all) of order ``oid``; returns the shares cancelled (0: unknown or gone)."""
+        t, (oid, _), qty, agent = _int_arg("time", t), self._live(oid), self._qty(qty, True), self._agent(agent)
         self.ensure(1)
-        return int(cancel_order(self.st, t, oid, qty, agent))
+        return int(cancel_order(self.st, t, oid, qty, agent, -1, 0))
 
     def modify(self, t: int, oid: int, px: int, qty: int, agent: int = -1) -> int:
+        """Re-price / re-size order ``oid``; returns its id, FILLED, or REJECTED when the id is unknown or gone."""
+        t, (oid, sym), agent = _int_arg("time", t), self._live(oid), self._agent(agent)
+        qty = self._qty(qty)
+        px = self._px(px, sym) if sym >= 0 else _int_arg("price", px, "on the tick grid (prices are integer ticks)")
         self.ensure()
-        return int(modify_order(self.st, t, oid, px, qty, agent))
+        return int(modify_order(self.st, t, oid, px, qty, agent, -1, 0))
 
     # market data
     def l1(self, sym: int = 0) -> tuple[int, int, int, int]:
         """(best bid tick, bid size, best ask tick, ask size); -1 / 0 where a side is empty."""
         st = self.st
+        sym = self._sym(sym)
         b, a = st.symv[sym, SV_BID], st.symv[sym, SV_ASK]
         base = st.symv[sym, SV_BASE]
         return (int(b + base) if b >= 0 else -1, int(st.lvl[sym, 0, b, L_QTY]) if b >= 0 else 0,
                 int(a + base) if a >= 0 else -1, int(st.lvl[sym, 1, a, L_QTY]) if a >= 0 else 0)
 
     def l2(self, sym: int = 0, depth: int = 10) -> dict[str, np.ndarray]:
+        sym, depth = self._sym(sym), _int_arg("depth", depth)
+        if depth < 1:
+            raise MultiexecError(f"depth {depth} must be at least 1")
         out = {k: np.empty(depth, np.int64) for k in ("bid_px", "bid_sz", "ask_px", "ask_sz")}
         l2_into(self.st, sym, depth, out["bid_px"], out["bid_sz"], 0)
         l2_into(self.st, sym, depth, out["ask_px"], out["ask_sz"], 1)
         return out
 
     def l3(self, sym: int, side: int, px: int) -> pd.DataFrame:
-        ids, qs, ags = l3_level(self.st, sym, 0 if side > 0 else 1, px)
+        sym = self._sym(sym)
+        ids, qs, ags = l3_level(self.st, sym, 0 if self._side(side) > 0 else 1, self._px(px, sym))
         return pd.DataFrame({"order_id": ids, "size": qs, "agent": ags})
 
     def order(self, oid: int) -> dict | None:
-        slot = int(slot_of(self.st, oid))
+        slot = int(slot_of(self.st, _int_arg("order id", oid)))
         if slot < 0:
             return None
         p = self.st.pool[slot]
@@ -723,6 +854,9 @@ class Exchange:
                 "agent": int(p[O_AGENT]), "time": int(p[O_TIME])}
 
     def open_orders(self, agent: int) -> list[int]:
+        agent = self._agent(agent)
+        if agent < 0:
+            raise MultiexecError("agent -1 (anonymous orders) has no order list")
         pool, out = self.st.pool, []
         slot = self.st.agv[agent, AG_HEAD]
         while slot >= 0:

@@ -45,6 +45,12 @@ Agents (parameters in ``fp`` / state in ``fs`` rows, column constants below):
   book, feed back into new alerts).
 * external: controlled from Python (execution agents, the gym environment); their messages enter through
   :func:`push_message`.
+* world (INTAGS' neural world agent, :mod:`multiexec.lob.world`): at each wake-up it observes the book (the
+  features of its last ``history`` decisions), draws the noise ``z`` from its own stream (or takes an action
+  forced from Python), runs its MLP and sends one order (limit / market / cancel by price level) after a fixed
+  latency, then wakes again after the time its action asks for. ``meta[K_STOP]`` (an agent id, -1 = off) makes
+  :func:`run_until` stop just before that world agent's next decision (``STOPPED``), so Python can read the
+  state it will see, sample or force its action, and fork the market there.
 
 Intraday profile: value agents' arrival rate, noise agents' wake-up density and the fundamental's diffusion
 variance are scaled by a U-shaped multiplier ``1 + A (exp(-(t - open)/tau) + exp(-(close - t)/tau))``
@@ -74,13 +80,14 @@ import numpy as np
 
 from multiexec.lob import engine as E
 from multiexec.lob import rng as R
+from multiexec.lob import world as W
 
 # agent types
-NOISE, VALUE, MOMENTUM, MM, EXTERNAL = 0, 1, 2, 3, 4
-TYPE_NAMES = ("noise", "value", "momentum", "market_maker", "external")
+NOISE, VALUE, MOMENTUM, MM, EXTERNAL, WORLD = 0, 1, 2, 3, 4, 5
+TYPE_NAMES = ("noise", "value", "momentum", "market_maker", "external", "world")
 
 # event kinds
-WAKE, LIMIT, MARKET, CANCEL, CANCEL_ALL, MODIFY, REQUOTE = 0, 1, 2, 3, 4, 5, 6
+WAKE, LIMIT, MARKET, CANCEL, CANCEL_ALL, MODIFY, REQUOTE, CANCEL_LEVEL = 0, 1, 2, 3, 4, 5, 6, 7
 # heap row columns
 H_TIME, H_SEQ, H_KIND, H_AGENT, H_SYM, H_SIDE, H_PX, H_QTY, H_OID = range(9)
 HCOLS = 9
@@ -101,12 +108,12 @@ NSP = 13
 F_TIME, F_VAL, F_NEXTJ, F_H = range(4)
 NFSTATE = 4
 # kernel meta
-K_NOW, K_NHEAP, K_SEQ, K_NEVENTS, K_OPEN, K_CLOSE, K_NSNAP, K_SNAPNEXT, K_SNAPDT, K_MAXPUSH, K_CDELAY = range(11)
+K_NOW, K_NHEAP, K_SEQ, K_NEVENTS, K_OPEN, K_CLOSE, K_NSNAP, K_SNAPNEXT, K_SNAPDT, K_MAXPUSH, K_CDELAY, K_STOP = range(12)
 KMETA = 12
 # latency params (global)
 L_JITTER, L_CLIP, L_UNIT = 0, 1, 2
 
-OK, NEED_EXCHANGE_ROOM, NEED_HEAP_ROOM = 0, 1, 2
+OK, NEED_EXCHANGE_ROOM, NEED_HEAP_ROOM, STOPPED = 0, 1, 2, 3
 
 KState = namedtuple(
     "KState",
@@ -123,6 +130,10 @@ KState = namedtuple(
         "size_w", "size_v",  # order-size mixture: weights (cumulative) and values (0 = log-normal component)
         "snap_t", "snap_px", "snap_sz",  # (n_snap,), (n_snap, S, 2, depth)
         "meta",  # (KMETA,) int64
+        # world agents (row = ag_aux of the agent; one row of zeros when there is none)
+        "wpar", "wlay",  # (nw, P) float64 weights, (nw, L) int64 layout (multiexec.lob.world.WorldWeights.flat)
+        "wcfg", "wst",  # (nw, NWC) float64 caps and latency, (nw, NWS) float64 state (header + feature history)
+        "wbuf", "wint",  # (nw, B) float64 and (nw, 4 x BOOK_LEVELS) int64 scratch
     ],
 )
 
@@ -584,6 +595,106 @@ def _alert(ks, s, t):
             push(ks.heap, ks.meta, t + latency(ks, m), REQUOTE, m, s, 0, 0, 0, -1)
 
 
+@nb.njit(cache=True, inline="always")
+def _world(ks, ex, a, t):
+    """The world agent's decision: observe, draw ``z`` (or take the forced action), forward, send one order,
+    schedule the next decision."""
+    w = ks.ag_aux[a]
+    s = ks.ag_sym[a]
+    par = ks.wpar[w]
+    lay = ks.wlay[w]
+    cfg = ks.wcfg[w]
+    st = ks.wst[w]
+    buf = ks.wbuf[w]
+    ib = ks.wint[w]
+    H = lay[W.L_H]
+    F = lay[W.L_F]
+    Z = lay[W.L_Z]
+    nb_ = W.BOOK_LEVELS
+    bpx = ib[0:nb_]
+    bsz = ib[nb_:2 * nb_]
+    apx = ib[2 * nb_:3 * nb_]
+    asz = ib[3 * nb_:4 * nb_]
+    feat = buf[0:F]
+    z = buf[F:F + Z]
+    y = buf[F + Z:F + Z + W.N_OUT]
+    W.observe(ex, s, t, st, H, bpx, bsz, apx, asz, feat)
+    bid = bpx[0]
+    ask = apx[0]
+    forced = st[W.W_FORCED] > 0
+    st[W.W_FORCED] = 0.0
+    tries = 0
+    while True:
+        if forced:
+            for j in range(W.N_OUT):
+                y[j] = st[W.W_FY + j]
+        else:
+            for j in range(Z):
+                z[j] = R.normal(ks.rng, a)
+            W.forward(par, lay, st[W.W_HIST:W.W_HIST + H * F], z, buf[F + Z + W.N_OUT:], y)
+        typ, side, size, depth, dt = W.decode(par, lay, y, cfg)
+        # an order that cannot act (a market order into an empty side, a cancel of a side where the agent
+        # rests nothing) is drawn again, as DeepMarket's world agent regenerates such orders
+        ok = True
+        if typ == W.A_MARKET:
+            ok = (ask >= 0) if side > 0 else (bid >= 0)
+        elif typ == W.A_CANCEL:
+            ok = (bid >= 0) if side > 0 else (ask >= 0)
+        if ok or forced or tries >= cfg[W.C_REDRAW]:
+            break
+        tries += 1
+    st[W.W_NREDRAW] += tries
+    if cfg[W.C_DTMODE] == W.DT_EMPIRICAL:
+        edt = W.empirical_dt(par, lay, R.uniform(ks.rng, a), cfg)
+        if edt >= 0:
+            dt = edt
+    for j in range(W.N_OUT):
+        st[W.W_LY + j] = y[j]
+    st[W.W_NDEC] += 1.0
+    t_arr = t + int(cfg[W.C_LAT])
+    if typ == W.A_LIMIT:
+        if side > 0:
+            ref = bid if bid >= 0 else (ask - 1 if ask >= 0 else int(st[W.W_MID]))
+            px = ref - depth
+            if ask >= 0 and px >= ask:
+                px = ask - 1
+        else:
+            ref = ask if ask >= 0 else (bid + 1 if bid >= 0 else int(st[W.W_MID] + 1.0))
+            px = ref + depth
+            if bid >= 0 and px <= bid:
+                px = bid + 1
+        if px >= 1:
+            push(ks.heap, ks.meta, t_arr, LIMIT, a, s, side, px, size, -1)
+    elif typ == W.A_MARKET:
+        push(ks.heap, ks.meta, t_arr, MARKET, a, s, side, 0, size, -1)
+    else:
+        best = bid if side > 0 else ask
+        if best >= 0:
+            target = best - max(depth, 0) if side > 0 else best + max(depth, 0)
+            p = W.nearest_level(ex, s, 0 if side > 0 else 1, target, 64)
+            push(ks.heap, ks.meta, t_arr, CANCEL_LEVEL, a, s, side, p, size, -1)
+        else:
+            st[W.W_NMISS] += 1.0
+    push(ks.heap, ks.meta, t + dt, WAKE, a, s, 0, 0, 0, -1)
+
+
+@nb.njit(cache=True)
+def world_observation(ks, ex, a, t, out_state):
+    """The state world agent ``a`` would condition on if it decided at ``t`` (its history with the current book
+    appended), written into ``out_state``; the agent itself is left untouched."""
+    w = ks.ag_aux[a]
+    st = ks.wst[w].copy()
+    lay = ks.wlay[w]
+    H = lay[W.L_H]
+    F = lay[W.L_F]
+    nb_ = W.BOOK_LEVELS
+    ib = np.empty(4 * nb_, np.int64)
+    feat = np.empty(F)
+    W.observe(ex, ks.ag_sym[a], t, st, H, ib[0:nb_], ib[nb_:2 * nb_], ib[2 * nb_:3 * nb_], ib[3 * nb_:], feat)
+    for j in range(H * F):
+        out_state[j] = st[W.W_HIST + j]
+
+
 # ---------------------------------------------------------------- snapshots and the loop
 
 
@@ -611,13 +722,15 @@ def _borrowed(ks):
     b = E.borrow
     return KState(b(ks.heap), b(ks.ag_type), b(ks.ag_sym), b(ks.ag_lat), b(ks.ag_aux), b(ks.rng), b(ks.fp), b(ks.fs),
                   b(ks.hist), b(ks.sp), b(ks.fstate), b(ks.frng), b(ks.mm_list), b(ks.imb_on), b(ks.lat), b(ks.size_w),
-                  b(ks.size_v), b(ks.snap_t), b(ks.snap_px), b(ks.snap_sz), b(ks.meta))
+                  b(ks.size_v), b(ks.snap_t), b(ks.snap_px), b(ks.snap_sz), b(ks.meta), b(ks.wpar), b(ks.wlay),
+                  b(ks.wcfg), b(ks.wst), b(ks.wbuf), b(ks.wint))
 
 
 @nb.njit(cache=True)
 def run_until(ks, ex, t_end):
     """Process events with time <= ``t_end`` (capped at the close). Returns OK, or NEED_EXCHANGE_ROOM /
-    NEED_HEAP_ROOM when arrays must grow first (the caller grows them and calls again: nothing is lost)."""
+    NEED_HEAP_ROOM when arrays must grow first (the caller grows them and calls again: nothing is lost), or
+    STOPPED when the next event is the decision of the world agent ``meta[K_STOP]`` (not processed)."""
     ks = _borrowed(ks)
     ex = E.borrowed(ex)
     meta = ks.meta
@@ -638,6 +751,9 @@ def run_until(ks, ex, t_end):
         if meta[K_NHEAP] + meta[K_MAXPUSH] + exmeta[E.M_NREST] > heap.shape[0]:
             return NEED_HEAP_ROOM
         t = heap[0, H_TIME]
+        if (meta[K_STOP] >= 0 and heap[0, H_AGENT] == meta[K_STOP] and heap[0, H_KIND] == WAKE
+                and ag_type[heap[0, H_AGENT]] == WORLD and t >= meta[K_OPEN]):
+            return STOPPED
         if meta[K_SNAPNEXT] <= t:
             _take_snapshots(ks, ex, t)
         _pop(heap, meta, ev)
@@ -657,6 +773,8 @@ def run_until(ks, ex, t_end):
                 _momentum(ks, ex, a, t)
             elif typ == MM:
                 _mm_wake(ks, ex, a, t)
+            elif typ == WORLD:
+                _world(ks, ex, a, t)
             continue
         if kind == REQUOTE:
             _mm_requote(ks, ex, a, t)
@@ -672,6 +790,9 @@ def run_until(ks, ex, t_end):
             E.cancel_all(ex, t, a)
         elif kind == MODIFY:
             E.modify_order(ex, t, ev[H_OID], ev[H_PX], ev[H_QTY], a, s, ev[H_SIDE])
+        elif kind == CANCEL_LEVEL:
+            if W.cancel_level(ex, t, s, ev[H_SIDE], ev[H_PX], ev[H_QTY], a) == 0:
+                ks.wst[ks.ag_aux[a], W.W_NMISS] += 1.0
         # top-of-book imbalance alert for the market makers subscribed to symbol s
         if s >= 0 and mm_list[s, 0] >= 0:
             b = symv[s, E.SV_BID]

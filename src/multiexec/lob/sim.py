@@ -4,6 +4,11 @@ market data, the logs and a message interface for external (Python) agents.
 >>> sim = Simulation(get_config("rmsc04"), seed=1)
 >>> sim.run()                       # the whole day, with a progress bar
 >>> sim.trades(), sim.orders(), sim.l2(), sim.bars()
+
+Branching (INTAGS' calibration): ``sim.fork(seed)`` continues the same market state with new random streams;
+``sim.world_decision()`` runs to the world agent's next decision and returns the state it will condition on;
+``sim.world_sample(n, seed)`` draws raw actions from its generator for that state and
+``sim.force_world_action(y)`` makes its next decision take ``y`` instead of a fresh draw.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from multiexec.errors import MultiexecError
 from multiexec.lob import engine as E
 from multiexec.lob import kernel as K
 from multiexec.lob import rng as R
+from multiexec.lob import world as W
 from multiexec.lob.config import MarketConfig
 
 # ABIDES' order-size mixture: (cumulative weight, value; 0 = log-normal component)
@@ -25,6 +31,7 @@ _SIZE_V = np.array([0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000], dtype
 
 # stream keys: agents use their id; fundamentals use FUND_KEY + symbol index
 FUND_KEY = 1 << 40
+FORK_KEY = 3 << 41  # forks reseed every stream with keys offset by this
 MINUTE_NS = 60_000_000_000
 
 
@@ -45,7 +52,8 @@ def _noise_wakes(u: np.ndarray, open_ns: int, close_ns: int, before_open_s: floa
 class Simulation:
     """One market day for ``config`` and ``seed``; ``external`` names extra agents driven from Python.
 
-    Agent ids: per symbol in config order, noise, value, momentum, market makers; then the external agents.
+    Agent ids: per symbol in config order, noise, value, momentum, market makers, world agent; then the external
+    agents.
     """
 
     def __init__(self, config: MarketConfig, seed: int, external: list[tuple[str, int]] | None = None):
@@ -57,7 +65,7 @@ class Simulation:
         types, syms = [], []
         for si, s in enumerate(config.symbols):
             for typ, n in ((K.NOISE, s.noise.n), (K.VALUE, s.value.n), (K.MOMENTUM, s.momentum.n),
-                           (K.MM, s.market_makers.n)):
+                           (K.MM, s.market_makers.n), (K.WORLD, s.world.n if s.world else 0)):
                 types += [typ] * n
                 syms += [si] * n
         self.external = {}
@@ -96,9 +104,10 @@ class Simulation:
         ag_lat = ((lo + (hi - lo) * U[:, 0]) * 1000).astype(np.int64)
         first_wake = np.full(A, -1, np.int64)
         start = 0
+        worlds = []  # (agent id, symbol index, WorldConfig, WorldWeights)
         for si, s in enumerate(config.symbols):
             for typ, n in ((K.NOISE, s.noise.n), (K.VALUE, s.value.n), (K.MOMENTUM, s.momentum.n),
-                           (K.MM, s.market_makers.n)):
+                           (K.MM, s.market_makers.n), (K.WORLD, s.world.n if s.world else 0)):
                 a = np.arange(start, start + n)
                 start += n
                 u = U[a, 1]
@@ -135,6 +144,12 @@ class Simulation:
                     fs[a, K.K_LASTQ] = -1e30
                     mm_list[si, :n] = a
                     first_wake[a] = open_ns + (1e9 * u).astype(np.int64)
+                elif typ == K.WORLD:
+                    for aid in a:
+                        ag_aux[aid] = len(worlds)
+                        ag_lat[aid] = int(s.world.latency_us * 1000)
+                        first_wake[aid] = open_ns
+                        worlds.append((int(aid), si, s.world, s.world.load()))
         sp = np.zeros((S, K.NSP))
         fstate = np.zeros((S, K.NFSTATE))
         for si, s in enumerate(config.symbols):
@@ -161,13 +176,58 @@ class Simulation:
             lat=np.array([lat.jitter, lat.jitter_clip, lat.jitter_unit]),
             size_w=_SIZE_W, size_v=_SIZE_V,
             snap_t=np.zeros(n_snap, np.int64), snap_px=np.full((n_snap, S, 2, depth), -1, np.int64),
-            snap_sz=np.zeros((n_snap, S, 2, depth), np.int64), meta=meta,
+            snap_sz=np.zeros((n_snap, S, 2, depth), np.int64), meta=meta, **self._world_arrays(worlds),
         )
+        self.ks.meta[K.K_STOP] = -1
         base = [max(0, s.fundamental.r_bar - config.n_ticks // 2) for s in config.symbols]
         self.ex = E.Exchange(state=E.new_state(S, A, base, config.n_ticks, pool=1 << 14,
                                                trade_log=1 << 17, msg_log=1 << 18))
+        self.world_agents = {si: aid for aid, si, _, _ in worlds}
+        self._weights = {si: w for _, si, _, w in worlds}
+        for aid, si, wc, _ in worlds:
+            self._warm_start(aid, si, wc)
         K.push_wakes(self.ks, first_wake)
         self._subs: list[list] = []
+        self.fork_seeds: list[int] = []
+
+    @staticmethod
+    def _world_arrays(worlds) -> dict:
+        """The kernel's world-agent arrays (one row per world agent; one row of zeros when there is none)."""
+        flats = [w.flat() for _, _, _, w in worlds] or [(np.zeros(1), np.zeros(W.L_DIMS, np.int64))]
+        nw = len(flats)
+        P = max(len(f[0]) for f in flats)
+        L = max(len(f[1]) for f in flats)
+        par = np.zeros((nw, P))
+        lay = np.zeros((nw, L), np.int64)
+        for i, (p, lo) in enumerate(flats):
+            par[i, :len(p)] = p
+            lay[i, :len(lo)] = lo
+        hist = max([w.history for *_, w in worlds] + [1])
+        width = max([max(w.n_in, *w.hidden, W.N_OUT) for *_, w in worlds] + [1])
+        cfg = np.zeros((nw, W.NWC))
+        st = np.zeros((nw, W.W_HIST + hist * W.N_FEATURES))
+        for i, (_, _, wc, w) in enumerate(worlds):
+            cfg[i, [W.C_LAT, W.C_MINDT, W.C_MAXDT, W.C_MAXSIZE, W.C_MAXDEPTH, W.C_REDRAW, W.C_DTMODE]] = [
+                round(wc.latency_us * 1000), round(wc.min_dt_us * 1000), round(wc.max_dt_s * 1e9), wc.max_size,
+                wc.max_depth_ticks, wc.redraws, W.DT_EMPIRICAL if wc.empirical_dt(w) else W.DT_GENERATOR]
+        return {"wpar": par, "wlay": lay, "wcfg": cfg, "wst": st,
+                "wbuf": np.zeros((nw, W.N_FEATURES + max([w.noise_dim for *_, w in worlds] + [1]) + W.N_OUT
+                                  + 2 * width)),
+                "wint": np.zeros((nw, 4 * W.BOOK_LEVELS), np.int64)}
+
+    def _warm_start(self, aid: int, si: int, wc) -> None:
+        """Seed the book around the opening price with the world agent's resting orders (logged at the open)."""
+        r_bar = self.config.symbols[si].fundamental.r_bar
+        w = self.ks.wst[self.ks.ag_aux[aid]]
+        half = wc.warm_spread_ticks // 2
+        bid0, ask0 = r_bar - half, r_bar - half + wc.warm_spread_ticks
+        for j in range(wc.warm_levels):
+            for side, px in ((1, bid0 - j * wc.warm_spacing_ticks), (-1, ask0 + j * wc.warm_spacing_ticks)):
+                if px >= 1:
+                    self.ex.limit(self.open_ns, si, aid, side, int(px), int(wc.warm_size))
+        w[W.W_MID] = 0.5 * (bid0 + ask0)
+        w[W.W_SPREAD] = float(wc.warm_spread_ticks)
+        w[W.W_BID], w[W.W_ASK] = bid0, ask0
 
     # ------------------------------------------------------------ running
 
@@ -208,12 +268,12 @@ class Simulation:
             sub[0] += sub[1]
         self._advance(t_ns)
 
-    def _advance(self, t_ns: int) -> None:
-        """Run the kernel to ``t_ns``, growing arrays when it asks."""
+    def _advance(self, t_ns: int) -> int:
+        """Run the kernel to ``t_ns``, growing arrays when it asks; returns OK or STOPPED."""
         while True:
             code = K.run_until(self.ks, self.ex.st, int(t_ns))
-            if code == K.OK:
-                return
+            if code in (K.OK, K.STOPPED):
+                return code
             if code == K.NEED_EXCHANGE_ROOM:
                 self.ex.ensure()
             else:
@@ -234,6 +294,126 @@ class Simulation:
                 self.run_until(t)
                 bar.update(1)
                 bar.set_postfix(events=self.n_events, refresh=False)
+
+    # ------------------------------------------------------------ branching and the world agent
+
+    def fork(self, seed: int) -> Simulation:
+        """A copy of this market, in the same state, that continues with new random streams drawn from ``seed``
+        (every agent's and every fundamental's; events already scheduled keep their times). The same seed gives
+        the same continuation; this simulation is not touched. Market-data subscriptions are not carried over
+        (their callbacks belong to the caller): subscribe again on the fork."""
+        new = object.__new__(Simulation)
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("ks", "ex", "_subs", "fork_seeds")})
+        new.external = dict(self.external)
+        new.ks = K.KState(*[a.copy() for a in self.ks])
+        st = self.ex.st
+        logs = {}
+        for name, count in (("trl", E.M_NTR), ("oll", E.M_NOL)):
+            a = getattr(st, name)
+            b = np.zeros_like(a)
+            n = int(st.meta[count])
+            b[:n] = a[:n]
+            logs[name] = b
+        new.ex = E.Exchange(state=E.ExState(**{f: logs[f] if f in logs else getattr(st, f).copy()
+                                               for f in E.ExState._fields}))
+        new._subs = []
+        new.fork_seeds = [*self.fork_seeds, int(seed)]
+        A, S = new.ks.rng.shape[0], new.ks.frng.shape[0]
+        new.ks.rng[:] = R.seed_streams(int(seed), FORK_KEY + np.arange(A, dtype=np.int64))
+        new.ks.frng[:] = R.seed_streams(int(seed), FORK_KEY + FUND_KEY + np.arange(S, dtype=np.int64))
+        new.ks.meta[K.K_STOP] = -1
+        return new
+
+    def world_agent(self, sym: int = 0) -> int:
+        """Agent id of the world agent of symbol ``sym``."""
+        if sym not in self.world_agents:
+            raise MultiexecError(f"symbol {sym} has no world agent (configs with one: world:<weights>)")
+        return self.world_agents[sym]
+
+    def world_weights(self, sym: int = 0) -> W.WorldWeights:
+        self.world_agent(sym)
+        return self._weights[sym]
+
+    def world_decision(self, sym: int = 0, until_ns: int | None = None) -> tuple[int, np.ndarray] | None:
+        """Run the market up to the world agent's next decision (not taken yet) and return ``(time_ns, state)``:
+        the state (history x features, raw) it will condition on. None when it has no decision before
+        ``until_ns`` (default: the close); the market is then at ``until_ns``."""
+        a = self.world_agent(sym)
+        end = self.close_ns if until_ns is None else min(int(until_ns), self.close_ns)
+        while True:
+            nxt = min(x[0] for x in self._subs) if self._subs else None
+            target = end if nxt is None else min(end, nxt)
+            self.ks.meta[K.K_STOP] = a
+            try:
+                code = self._advance(target)
+            finally:
+                self.ks.meta[K.K_STOP] = -1
+            if code == K.STOPPED:
+                t = int(self.ks.heap[0, K.H_TIME])
+                break
+            if nxt is None or nxt > end:
+                return None
+            self.run_until(nxt)  # deliver the subscriptions due now
+        return t, self.world_state(sym, t)
+
+    def world_next_time(self, sym: int = 0) -> int | None:
+        """Time of the world agent's next scheduled decision (None when it has none)."""
+        a = self.world_agent(sym)
+        h = self.ks.heap[: int(self.ks.meta[K.K_NHEAP])]
+        t = h[(h[:, K.H_KIND] == K.WAKE) & (h[:, K.H_AGENT] == a), K.H_TIME]
+        return int(t.min()) if len(t) else None
+
+    def world_state(self, sym: int = 0, t_ns: int | None = None) -> np.ndarray:
+        """The state (history x features, raw) the world agent would condition on if it decided at ``t_ns``
+        (default: its next scheduled decision, else now) with the book as it is now; nothing changes."""
+        a = self.world_agent(sym)
+        w = self._weights[sym]
+        out = np.empty(w.history * W.N_FEATURES)
+        if t_ns is None:
+            t_ns = self.world_next_time(sym)
+        K.world_observation(self.ks, self.ex.st, a, self.now if t_ns is None else int(t_ns), out)
+        return out.reshape(w.history, W.N_FEATURES)
+
+    def world_sample(self, n: int, seed: int, sym: int = 0, state: np.ndarray | None = None) -> np.ndarray:
+        """``n`` raw actions ``G(z | state)`` (z standard normal from ``seed``) of the world agent for ``state``
+        (default: :meth:`world_state`, the state at its next decision), with the compiled forward the market
+        runs: shape (n, N_OUT)."""
+        w = self.world_weights(sym)
+        x = (self.world_state(sym) if state is None else np.asarray(state, np.float64)).reshape(-1)
+        zs = np.random.default_rng(seed).standard_normal((int(n), w.noise_dim))
+        out = np.empty((int(n), W.N_OUT))
+        par, lay = self.ks.wpar[self.ks.ag_aux[self.world_agent(sym)]], self.ks.wlay[self.ks.ag_aux[self.world_agent(sym)]]
+        W.sample_actions(par, lay, x, zs, out)
+        return out
+
+    def world_decode(self, ys: np.ndarray, sym: int = 0) -> pd.DataFrame:
+        """Orders of raw actions (type, side, size, depth in ticks, dt_ns), with this market's caps."""
+        r = self.ks.ag_aux[self.world_agent(sym)]
+        o = W.decode_many(self.ks.wpar[r], self.ks.wlay[r], np.atleast_2d(np.asarray(ys, np.float64)), self.ks.wcfg[r])
+        df = pd.DataFrame(o, columns=["type", "side", "size", "depth", "dt_ns"])
+        df["type"] = np.array(W.ACTION_NAMES, dtype=object)[df["type"].to_numpy()]
+        return df
+
+    def force_world_action(self, y, sym: int = 0) -> None:
+        """Make the world agent's next decision take raw action ``y`` (N_OUT numbers) instead of drawing."""
+        y = np.asarray(y, np.float64).reshape(-1)
+        if y.shape != (W.N_OUT,) or not np.isfinite(y).all():
+            raise MultiexecError(f"a world action is {W.N_OUT} finite numbers ({', '.join(W.OUT_NAMES)}), got "
+                                 f"{y.shape[0]} values")
+        st = self.ks.wst[self.ks.ag_aux[self.world_agent(sym)]]
+        st[W.W_FY:W.W_FY + W.N_OUT] = y
+        st[W.W_FORCED] = 1.0
+
+    def world_last_action(self, sym: int = 0) -> np.ndarray:
+        """The raw action of the world agent's latest decision."""
+        st = self.ks.wst[self.ks.ag_aux[self.world_agent(sym)]]
+        return st[W.W_LY:W.W_LY + W.N_OUT].copy()
+
+    def world_counts(self, sym: int = 0) -> dict[str, int]:
+        """Decisions taken, actions drawn again (they could not act) and cancels that found none of its shares
+        at their level."""
+        st = self.ks.wst[self.ks.ag_aux[self.world_agent(sym)]]
+        return {"decisions": int(st[W.W_NDEC]), "redraws": int(st[W.W_NREDRAW]), "cancels_missed": int(st[W.W_NMISS])}
 
     # ------------------------------------------------------------ external agents
 

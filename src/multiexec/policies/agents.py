@@ -189,13 +189,14 @@ class ExecAgent(nn.Module):
                 last = k == K - 1
                 if soft and not last:
                     # the intention sent is the distribution itself; the argmax is recorded for analysis
-                    probs = F.softmax(logits, dim=-1)
+                    probs = _softmax_last(logits)
                     act = logits.argmax(-1)
                     intent = F.pad(probs, (0, 1))
                     all_probs.append(probs)
                 else:
                     act = choose(logits, k)
-                    intent = F.one_hot(act, A + 1).to(h.dtype)
+                    if not last:  # the last round's action is executed, not sent
+                        intent = F.one_hot(act, A + 1).to(h.dtype)
                 all_logits.append(logits)
                 all_actions.append(act)
             aux = {"intent_probs": torch.stack(all_probs)} if all_probs else {}
@@ -272,6 +273,15 @@ class ExecAgent(nn.Module):
         except (KeyError, TypeError, RuntimeError, ValueError) as exc:
             raise MultiexecError(f"{p}: not a multiexec agent checkpoint ({exc})") from None
         return agent
+
+
+def _softmax_last(x: torch.Tensor) -> torch.Tensor:
+    """``F.softmax(x, -1)``; without autograd over a few actions, computed along a contiguous transposed copy
+    (PyTorch's CPU softmax over a last dimension of ~5 is ~10x slower than over a long one; same numbers to
+    float32 rounding)."""
+    if torch.is_grad_enabled() or x.shape[-1] > 16 or x.dim() < 2:
+        return F.softmax(x, dim=-1)
+    return F.softmax(x.transpose(-1, -2).contiguous(), dim=-2).transpose(-1, -2)
 
 
 def obs_tensors(obs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -26,7 +26,8 @@ _acting = contextvars.ContextVar("multiexec_acting", default=False)
 @contextmanager
 def acting() -> Iterator[None]:
     """Inside this block (``NeuralPolicy.act``), :class:`Linear` layers run their float32, no-autograd CPU forward
-    in oneDNN: the same numbers to float32 rounding, faster where MKL does not use the CPU's widest vectors."""
+    in oneDNN (:func:`fast_path`), with a following ReLU fused in :class:`MLP`: the same numbers to float32
+    rounding, faster where MKL does not use the CPU's widest vectors."""
     token = _acting.set(True)
     try:
         yield
@@ -34,19 +35,52 @@ def acting() -> Iterator[None]:
         _acting.reset(token)
 
 
+def fast_path(x: torch.Tensor) -> bool:
+    """Whether ``x`` takes the acting fast path: inside :func:`acting`, float32 on the CPU, no autograd, no autocast.
+    The fast path computes the same numbers as the ordinary forward, to float32 rounding."""
+    return (_acting.get() and x.dtype == torch.float32 and x.device.type == "cpu" and not torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu"))
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False) -> torch.Tensor:
+    """``x W^T + b`` (then ReLU) in oneDNN with the ReLU fused where the rows are many (fast path only)."""
+    if _onednn_linear is not None and x.numel() >= _ONEDNN_MIN_ROWS * x.shape[-1]:
+        return _onednn_linear(x, weight, bias, "relu" if relu else "none", [], "")
+    y = F.linear(x, weight, bias)
+    return y.relu_() if relu else y
+
+
 class Linear(nn.Linear):
     """``nn.Linear`` (same parameters, initialisation and state dict) with the oneDNN forward of :func:`acting`.
     Training, ``torch.func`` transforms, autocast and other dtypes or devices use ``F.linear``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (_acting.get() and _onednn_linear is not None and x.dtype == torch.float32 and x.device.type == "cpu"
-                and x.numel() >= _ONEDNN_MIN_ROWS * x.shape[-1]  # below that its call overhead dominates
-                and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")):
-            return _onednn_linear(x, self.weight, self.bias, "none", [], "")
+        if fast_path(x):
+            return _linear(x, self.weight, self.bias)
         return F.linear(x, self.weight, self.bias)
 
 
-def mlp(sizes: list[int], out_act: nn.Module | None = None) -> nn.Sequential:
+class MLP(nn.Sequential):
+    """The layers of :func:`mlp` (an ``nn.Sequential``: same children, state dict and ordinary forward); on the
+    acting fast path each Linear followed by a ReLU runs as one oneDNN call with the ReLU fused."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not fast_path(x):
+            return super().forward(x)
+        mods = list(self)
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            if isinstance(m, Linear) and i + 1 < len(mods) and type(mods[i + 1]) is nn.ReLU:
+                x = _linear(x, m.weight, m.bias, relu=True)
+                i += 2
+            else:
+                x = m(x)
+                i += 1
+        return x
+
+
+def mlp(sizes: list[int], out_act: nn.Module | None = None) -> MLP:
     """Linear layers with ReLU between them (``len(sizes) - 1`` layers)."""
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
@@ -55,7 +89,7 @@ def mlp(sizes: list[int], out_act: nn.Module | None = None) -> nn.Sequential:
             layers.append(nn.ReLU())
     if out_act is not None:
         layers.append(out_act)
-    return nn.Sequential(*layers)
+    return MLP(*layers)
 
 
 def masked_mean(x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
@@ -133,8 +167,21 @@ class Extractor(nn.Module):
         return self.fc(torch.cat([hist, now], dim=-1))
 
 
+def _no_grad_cpu(x: torch.Tensor) -> bool:
+    """Float32 on the CPU without autograd or autocast: the channels' inference forward (see their docstrings)."""
+    return (x.dtype == torch.float32 and x.device.type == "cpu" and not torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu"))
+
+
+def _lin(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """``layer(x)``, in oneDNN on the acting fast path."""
+    return _linear(x, layer.weight, layer.bias) if fast_path(x) else F.linear(x, layer.weight, layer.bias)
+
+
 class CommNetChannel(nn.Module):
-    """CommNet-style round: h' = ReLU(W_s x_i + W_c mean_{j != i, alive} m_j), with m_j = W_m x_j."""
+    """CommNet-style round: h' = ReLU(W_s x_i + W_c mean_{j != i, alive} m_j), with m_j = W_m x_j.
+
+    Without autograd (float32, CPU) the sum and the ReLU run in place on the fresh output (same numbers)."""
 
     def __init__(self, in_dim: int, hidden: int = 128):
         super().__init__()
@@ -144,6 +191,8 @@ class CommNetChannel(nn.Module):
 
     def forward(self, x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
         c = mean_of_others(self.msg(x), alive)
+        if _no_grad_cpu(x):
+            return _lin(c, self.comm_lin).add_(_lin(x, self.self_lin)).relu_()
         return F.relu(self.self_lin(x) + self.comm_lin(c))
 
 
@@ -154,6 +203,12 @@ class TarMACChannel(nn.Module):
     Cost is O(N^2 (key_dim + value_dim)) per head; keys and values are kept small (16 per head) and the
     attention runs in PyTorch's fused kernel with an additive mask: -inf on the diagonal (no message to
     oneself) and, only when some agent is dead, -inf for dead senders.
+
+    Without autograd (acting; float32 on the CPU) the same attention is computed faster: the attention over the
+    others comes from one *unmasked* fused pass (:func:`_attend_to_others`), with one sample and some dead agents
+    the keys are restricted to the alive senders instead of masked (cost N x alive instead of N x N), and the
+    output's sum and ReLU run in place. Same numbers as the masked kernel to float32 rounding
+    (tests/policies/test_decision_fast.py).
     """
 
     def __init__(self, in_dim: int, hidden: int = 128, heads: int = 4, key_dim: int = 16, value_dim: int = 16):
@@ -172,44 +227,83 @@ class TarMACChannel(nn.Module):
             self._diag[key] = torch.zeros(n, n, dtype=like.dtype, device=like.device).fill_diagonal_(float("-inf"))
         return self._diag[key]
 
+    def _masked(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+        """Attention (S, H, N, dv) over the other alive senders with the additive mask; zero for a receiver
+        without any sender."""
+        S, N = alive.shape
+        mask = self._diag_mask(N, q)
+        n_senders = alive.sum(1, keepdim=True) - alive.long()  # (S, N) other alive agents
+        has = n_senders > 0
+        key_bias = torch.zeros(S, 1, 1, N, dtype=q.dtype, device=q.device)
+        mask = mask + key_bias.masked_fill(~alive[:, None, None, :], float("-inf"))
+        if not bool(has.all()):  # rows without any sender: finite scores here, zero message below
+            mask = mask.masked_fill(~has[:, None, :, None], 0.0)
+        m = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return m * has[:, None, :, None].to(q.dtype)
+
     def forward(self, x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
         S, N, _ = x.shape
         H, dk, dv = self.heads, self.key_dim, self.v_dim
+        if _no_grad_cpu(x):
+            return self._forward_no_grad(x, alive)
         q, k, v = self.qkv(x).view(S, N, H, 2 * dk + dv).transpose(1, 2).split([dk, dk, dv], dim=-1)
-        mask = self._diag_mask(N, x)
-        has = None
-        if N < 2 or not bool(alive.all()):
-            n_senders = alive.sum(1, keepdim=True) - alive.long()  # (S, N) other alive agents
-            has = n_senders > 0
-            key_bias = torch.zeros(S, 1, 1, N, dtype=x.dtype, device=x.device)
-            mask = mask + key_bias.masked_fill(~alive[:, None, None, :], float("-inf"))
-            if not bool(has.all()):  # rows without any sender: finite scores here, zero message below
-                mask = mask.masked_fill(~has[:, None, :, None], 0.0)
-        if has is None and x.device.type == "cpu" and not torch.is_grad_enabled():
-            m = _attend_to_others(q, k, v, mask)  # acting: one unmasked fused pass (faster for many agents)
-        else:
-            m = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (S, H, N, dv)
+        m = self._masked(q, k, v, alive)  # (S, H, N, dv)
         m = m.transpose(1, 2).reshape(S, N, H * dv)
-        if has is not None:
-            m = m * has.unsqueeze(-1).to(x.dtype)
         return F.relu(self.self_lin(x) + self.out(m))
 
+    def _forward_no_grad(self, x: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+        S, N, _ = x.shape
+        H, dk, dv = self.heads, self.key_dim, self.v_dim
+        q, k, v = _lin(x, self.qkv).view(S, N, H, 2 * dk + dv).transpose(1, 2).split([dk, dk, dv], dim=-1)
+        if N >= 2 and bool(alive.all()):
+            m = _attend_to_others(q, k, v)
+        elif S == 1:
+            m = _attend_to_alive_others(q, k, v, alive[0])
+        else:
+            m = self._masked(q, k, v, alive)
+        m = m.transpose(1, 2).reshape(S, N, H * dv)
+        return _lin(m, self.out).add_(_lin(x, self.self_lin)).relu_()
 
-def _attend_to_others(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, diag_mask: torch.Tensor) -> torch.Tensor:
+
+def _attend_to_others(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      diag_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Soft attention of every query over all keys but its own, from one *unmasked* fused pass (CPU, no autograd).
 
-    With the pass's log-sum-exp L_i, the self weight is p_i = exp(q_i.k_i / sqrt(d) - L_i) and the attention over
-    the others is (out_i - p_i v_i) / (1 - p_i); rows where p_i > 0.5 (the subtraction would lose precision) are
-    recomputed with the masked kernel. Same result as the masked kernel to float rounding, without reading an
-    N x N mask.
+    ``q`` (S, H, Nq, d), ``k`` and ``v`` (S, H, Nk, d) with Nq >= Nk: query i < Nk is sender i itself and attends
+    to every key but its own; the queries after Nk are outsiders and attend to all keys. With the pass's
+    log-sum-exp L_i, the self weight is p_i = exp(q_i.k_i / sqrt(d) - L_i) and the attention over the others is
+    (out_i - p_i v_i) / (1 - p_i); rows where p_i > 0.5 (the subtraction would lose precision) are recomputed with
+    the masked kernel (``diag_mask``: the Nk x Nk mask with -inf on the diagonal, made here if not given). Same
+    result as the masked kernel to float rounding, without reading an N x N mask. A sender without any other
+    sender (Nk = 1) gets NaN: the caller zeroes it.
     """
+    n = k.shape[-2]
     out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)
-    p_self = torch.exp((q * k).sum(-1) * q.shape[-1] ** -0.5 - lse).unsqueeze(-1)
-    out = (out - p_self * v) / (1 - p_self)
+    q_in = q[..., :n, :]
+    p_self = torch.exp(torch.linalg.vecdot(q_in, k) * q.shape[-1] ** -0.5 - lse[..., :n]).unsqueeze(-1)
+    # in place on the kernel's fresh output (no temporaries)
+    inner = out[..., :n, :].addcmul_(p_self, v, value=-1.0).div_(1 - p_self)
     bad = p_self > 0.5
     if bool(bad.any()):
-        out = torch.where(bad, F.scaled_dot_product_attention(q, k, v, attn_mask=diag_mask), out)
+        if diag_mask is None:
+            diag_mask = torch.zeros(n, n, dtype=q.dtype, device=q.device).fill_diagonal_(float("-inf"))
+        inner.copy_(torch.where(bad, F.scaled_dot_product_attention(q_in, k, v, attn_mask=diag_mask), inner))
     return out
+
+
+def _attend_to_alive_others(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """Attention (1, H, N, dv) of every agent over the *alive* senders other than itself, for one sample (``alive``
+    (N,)): the keys and values are restricted to the alive agents (no mask, cost N x alive); zero for an agent
+    without any sender."""
+    alive_idx = alive.nonzero().squeeze(1)
+    n_alive = alive_idx.numel()
+    if n_alive == 0:
+        return q.new_zeros(*q.shape[:-1], v.shape[-1])
+    order = torch.cat([alive_idx, (~alive).nonzero().squeeze(1)])  # the alive agents first
+    out = _attend_to_others(q.index_select(2, order), k.index_select(2, alive_idx), v.index_select(2, alive_idx))
+    if n_alive == 1:
+        out[..., 0, :] = 0.0  # the only alive agent has nobody to listen to
+    return torch.empty_like(out).index_copy_(2, order, out)
 
 
 def make_channel(kind: str, in_dim: int, hidden: int, heads: int) -> nn.Module:
