@@ -56,6 +56,8 @@ CASES = [
     ("evaluate-out-is-a-file", ["evaluate", "--out", "{tmp}/a_file.txt"], "is a file, not a folder"),
     ("evaluate-out-not-creatable", ["evaluate", "--data", "{tmp}/data.json", "--out", "{tmp}/a_file.txt/sub"],
      "cannot create the folder"),
+    ("evaluate-unknown-screen", ["evaluate", "--screen", "fix"], "--screen 'fix': expected 'error' or 'repair'"),
+    ("train-unknown-screen", ["train", "--method", "ppo", "--screen", "off"], "--screen 'off': expected 'error' or"),
     ("evaluate-unknown-split", ["evaluate", "--data", "{tmp}/data.json", "--split", "nope", "--out", "{tmp}/ev"],
      "unknown split 'nope'"),
     ("evaluate-data-unknown-key", ["evaluate", "--data", "{tmp}/bad_key.json"], "unknown key 'sauce'"),
@@ -125,7 +127,7 @@ CASES = [
     ("game-theory-out-is-a-file", ["game", "theory", "--out", "{tmp}/a_file.txt"], "is a file, not a folder"),
     ("game-study-out-is-a-file", ["game", "study", "--out", "{tmp}/a_file.txt"], "is a file, not a folder"),
     ("game-study-negative-seed", ["game", "study", "--seed", "-4"], "Invalid value for '--seed'"),
-    # ---------------------------------------------------------------- data (H3's commands)
+    # ---------------------------------------------------------------- data
     ("data-orders-negative-seed", ["data", "orders", "--seed", "-1"], "Invalid value for '--seed'"),
     ("data-compare-negative-seed", ["data", "compare", "--seed", "-1"], "Invalid value for '--seed'"),
     ("data-info-empty-yaml", ["data", "info", "--config", "{tmp}/empty.yaml"], "the config file is empty"),
@@ -139,7 +141,7 @@ CASES = [
                                       "--out", "{tmp}/ev"], "daily"),
     ("data-orders-negative-seed-in-config", ["data", "orders", "--config", "{tmp}/neg_seed.json"], "seed"),
     ("data-info-not-json", ["data", "info", "--config", "{tmp}/not_json.json"], "cannot parse config"),
-    # ---------------------------------------------------------------- lob (H5's commands)
+    # ---------------------------------------------------------------- lob
     ("lob-run-close-after-midnight", ["lob", "run", "--close", "25:00:00"], "is not a time of day"),
     ("lob-run-open-after-close", ["lob", "run", "--open", "10:00:00", "--close", "09:00:00"], "is not before --close"),
     ("lob-run-negative-seed", ["lob", "run", "--seed", "-1"], "--seed -1"),

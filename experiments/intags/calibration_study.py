@@ -95,6 +95,9 @@ def main() -> None:
     ap.add_argument("--eval-world", type=int, default=50)
     ap.add_argument("--eval-real", type=int, default=100)
     ap.add_argument("--redo", action="store_true")
+    ap.add_argument("--max-events", type=int, default=1_000_000, help="drop a rollout past this many kernel events")
+    ap.add_argument("--min-dt-us", type=float, default=None, help="floor on the world agent's time between orders "
+                    "(training and evaluation); bounds the order rate of a world that drifts to microsecond orders")
     ap.add_argument("--tag", default="", help="suffix of the evaluation CSV (to run several studies side by side)")
     args = ap.parse_args()
 
@@ -114,7 +117,9 @@ def main() -> None:
             if len(done) and (done["run"] == name).any():
                 print(f"{name}: done, skipped")
                 continue
-            kw = {"lr": args.lr, "iterations": args.iterations, "seed": s, **VARIANTS[variant]}
+            kw = {"lr": args.lr, "iterations": args.iterations, "seed": s, "min_dt_us": args.min_dt_us,
+                  "max_events": args.max_events,
+                  **VARIANTS[variant]}
             spec = C.make_spec(agent, **kw)
             if spec.feedback not in real:
                 real[spec.feedback] = C.real_feedback(spec, agent, workers=args.workers, progress=False)
@@ -124,7 +129,8 @@ def main() -> None:
             secs = time.perf_counter() - t0
             lg = pd.DataFrame(res.rows)
             tab = C.evaluate(args.out / "runs" / name, warm_file, FEEDBACKS, "mmd", args.eval_world, args.eval_real,
-                             agent=agent, seed=s, workers=args.workers, progress=False)
+                             agent=agent, seed=s, min_dt_us=args.min_dt_us, max_events=args.max_events,
+                             workers=args.workers, progress=False)
             tab.insert(0, "run", name)
             tab.insert(1, "variant", variant)
             tab.insert(2, "seed", s)
@@ -134,6 +140,9 @@ def main() -> None:
             tab["q_mean_first10"] = lg["q_mean"].head(10).mean()
             tab["q_mean_last10"] = lg["q_mean"].tail(10).mean()
             tab["theta_shift"] = theta_shift(args.out / "runs" / name, warm)
+            tab["min_dt_us"] = args.min_dt_us
+            tab["max_events"] = args.max_events
+            tab["busy_dropped"] = int(lg["busy"].sum()) if "busy" in lg else 0
             done = pd.concat([done, tab], ignore_index=True)
             done.to_csv(eval_csv, index=False, float_format="%.6g")
             print(tab[["run", "feedback", "d_a", "d_b", "diff", "ci_lo", "ci_hi", "p_perm", "theta_shift",

@@ -151,6 +151,19 @@ def test_ray_gives_the_serial_numbers():
     assert a.values == b.values
 
 
+def test_sliced_rollouts_are_the_plain_ones_and_the_event_cap_drops_a_busy_world():
+    from multiexec.intags.feedback import feedback
+    from multiexec.intags.rollouts import rollout
+    from multiexec.lob.config import world_config
+
+    w = tiny_weights()
+    fbs = ["EpisodeReward", "Mkt2NextReturn"]
+    got = C._eval_job((w, {}, AGENT.model_dump(), [5, 6], fbs, "hajek", 10**6))
+    ref = [[feedback(rollout(world_config(arrays=w), s, AGENT), f) for f in fbs] for s in (5, 6)]
+    np.testing.assert_array_equal(np.array(got), np.array(ref))
+    assert np.isnan(C._eval_job((w, {}, AGENT.model_dump(), [5], fbs, "hajek", 20))).all()
+
+
 def test_resume_continues_to_the_same_weights(tmp_path):
     full = run(tmp_path, "full", spec(iterations=2))
     run(tmp_path, "part", spec(iterations=1))

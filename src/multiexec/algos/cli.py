@@ -33,13 +33,15 @@ RUN_SEED_HELP = "seed of the RUN: network initialisation and sampling of trainin
 DROP_MISSING_HELP = "drop an asset that lacks a day of the data instead of stopping with an error (on_missing=drop)"
 DAILY_HELP = ("daily history file used to rank the orders ('buy winners, sell losers'); 'none': the minute bars' "
               "own days; default: the data's (config 'daily', 'auto')")
+SCREEN_HELP = ("minute bars that fail the screen (price outliers, high < low, open/close outside the bar's low-high range): "
+               "'error' stops naming the bar, 'repair' repairs and lists them (README, Data)")
 ORDERS_HELP = "your own orders CSV (date,symbol,side,amount[,cash]) instead of generated orders"
 RAY_INSTALL = "pip install -e '.[ray]'"
 MAX_STEP_MINUTES = 24 * 60
 
 
 def _data_config(data: str, seed: int, drop_missing: bool = False, daily: str | None = None,
-                 orders: Path | None = None):
+                 orders: Path | None = None, screen: str | None = None):
     """The DataConfig of a ``--data`` value, with the command line's overrides (``--data-seed`` only when the
     value is not a config file: a config file carries its own seed)."""
     from multiexec.data.dataset import DataConfig, load_config_file
@@ -55,6 +57,10 @@ def _data_config(data: str, seed: int, drop_missing: bool = False, daily: str | 
         values["on_missing"] = "drop"
     if daily is not None:
         values["daily"] = None if daily.strip().lower() == "none" else daily
+    if screen is not None:
+        if screen not in ("error", "repair"):
+            raise MultiexecError(f"--screen {screen!r}: expected 'error' or 'repair'")
+        values["screen"] = screen
     if orders is not None:
         if not orders.is_file():
             raise MultiexecError(f"--orders {orders}: file not found")
@@ -169,6 +175,7 @@ def train(
     orders: Path = typer.Option(None, help=ORDERS_HELP),
     drop_missing: bool = typer.Option(False, "--drop-missing", help=DROP_MISSING_HELP),
     daily: str = typer.Option(None, help=DAILY_HELP),
+    screen: str = typer.Option(None, help=SCREEN_HELP),
 ) -> None:
     """Train one method on the train split, select on valid, evaluate on test; checkpoints, CSV and TensorBoard logs.
 
@@ -187,7 +194,7 @@ def train(
     tcfg = _pydantic(TrainConfig, values, f"train config {config}" if config else "train options")
     ecfg = _pydantic(ExecConfig, {"step_minutes": step_minutes, "actions": _floats(actions, "--actions")}, "--actions")
     mcfg = parse_market(market, lob_days, str(orders) if orders is not None else None)
-    data_cfg = _data_config(data, data_seed, drop_missing, daily, orders if mcfg is None else None)
+    data_cfg = _data_config(data, data_seed, drop_missing, daily, orders if mcfg is None else None, screen)
     if out is None:
         base = f"lob-{Path(mcfg.config).stem}" if mcfg is not None else Path(data).stem
         out = Path("runs") / base / method / f"seed{seed}"
@@ -228,6 +235,7 @@ def compare(
     data_seed: int = typer.Option(0, min=0, help=DATA_SEED_HELP),
     drop_missing: bool = typer.Option(False, "--drop-missing", help=DROP_MISSING_HELP),
     daily: str = typer.Option(None, help=DAILY_HELP),
+    screen: str = typer.Option(None, help=SCREEN_HELP),
 ) -> None:
     """Train or load every method × seed, evaluate the rules, write Table 1 (+ Table 4) and the paper's figures."""
     from multiexec.algos.compare import CompareConfig, run_compare
@@ -257,8 +265,8 @@ def compare(
             tr[k] = v
     jobs = []
     for src in sources:
-        values = {**base, "data": _data_config(src, data_seed, drop_missing, daily), "methods": chosen, "seeds": seeds,
-                  "train": tr}
+        values = {**base, "data": _data_config(src, data_seed, drop_missing, daily, screen=screen), "methods": chosen,
+                  "seeds": seeds, "train": tr}
         if rounds_sweep:
             values["rounds_sweep"] = [int(k) for k in _floats(rounds_sweep, "--rounds-sweep")]
         if sweep_seeds is not None:
@@ -336,6 +344,7 @@ def evaluate(
     orders: Path = typer.Option(None, help=ORDERS_HELP),
     drop_missing: bool = typer.Option(False, "--drop-missing", help=DROP_MISSING_HELP),
     daily: str = typer.Option(None, help=DAILY_HELP),
+    screen: str = typer.Option(None, help=SCREEN_HELP),
     decisions: str = typer.Option("csv", help="format of the per-step decision log decisions_<policy>.*: csv or "
                                   "parquet"),
     out: Path = typer.Option(Path("results/evaluate"), help="results folder (tables, decision logs and figures)"),
@@ -380,7 +389,7 @@ def evaluate(
         if problems:
             raise MultiexecError(f"--checkpoint {checkpoint}: " + "; ".join(problems))
     mcfg = parse_market(market, lob_days, str(orders) if orders is not None else None)
-    data_cfg = _data_config(data, data_seed, drop_missing, daily, orders if mcfg is None else None)
+    data_cfg = _data_config(data, data_seed, drop_missing, daily, orders if mcfg is None else None, screen)
     check_out_dir(out, "--out")
     spec = RunSpec(data=data_cfg, train=TrainConfig(method=method_names()[0]), exec=cfg, market=mcfg,
                    out=str(out), progress=True)

@@ -19,7 +19,7 @@ Defaults are the paper's (D.1): ``T0 = 5, b = 3, N = 5, N' = 100``, learning rat
 iterations, 100 iterations. After every update the weights are exported (:meth:`WorldGenerator.to_weights`) and
 the next iteration's markets run the compiled world agent with them.
 
-Options beyond the paper (each compared against the paper's form in ``docs/intags_calibration.md``):
+Options beyond the paper (each compared against the paper's form in ``docs/intags.md`` §10):
 
 - ``baseline="loo"``: subtract from each ``Q^{t,k}`` the mean of the other ``b - 1`` branches at the same ``t``
   (leave-one-out baseline; unbiased, lower variance);
@@ -66,8 +66,8 @@ from multiexec.intags.world import WorldGenerator
 from multiexec.lob.world import N_OUT, WorldWeights
 
 CKPT_VERSION = 1
-LOG_FIELDS = ("iteration", "lr", "rollout_seed", "rollout_feedback", "branches", "scored", "q_mean", "q_std", "q_min",
-              "q_max", "loss", "mean_log_p", "grad_norm", "step_norm", "theta_norm", "seconds")
+LOG_FIELDS = ("iteration", "lr", "rollout_seed", "rollout_feedback", "branches", "scored", "busy", "q_mean", "q_std",
+              "q_min", "q_max", "loss", "mean_log_p", "grad_norm", "step_norm", "theta_norm", "seconds")
 
 
 class CalibSpec(BaseModel):
@@ -94,6 +94,13 @@ class CalibSpec(BaseModel):
     crn: bool = False
     shuffle: bool = False
     ckpt_every: int = Field(10, ge=1)
+    max_events: int = Field(1_000_000, ge=1000, description="a rollout past this many kernel events is dropped "
+                            "(NaN feedback): bounds memory when a world drifts to orders microseconds apart")
+    min_dt_us: float | None = Field(None, gt=0, description="floor on the world agent's time between orders "
+                                    "(WorldConfig.min_dt_us; None: the config's 1 us)")
+
+    def world_kw(self) -> dict:
+        return {} if self.min_dt_us is None else {"min_dt_us": float(self.min_dt_us)}
 
     def lr_at(self, iteration: int) -> float:
         return self.lr * 0.5 ** (iteration // self.lr_halve_every)
@@ -271,52 +278,101 @@ def _start(cfg, seed: int, agent: AgentSpec):
     return sim, ag, end
 
 
-def _step(sim, ag, end: int):
+class TooBusy(Exception):
+    """A rollout went past ``max_events`` kernel events (a world drifted to orders microseconds apart)."""
+
+
+CHUNK_NS = 1_000_000_000
+
+
+def _run_to(sim, t_ns: int, cap: int) -> None:
+    """``sim.run_until(t_ns)`` in 1-s slices, raising :class:`TooBusy` past ``cap`` events (bounds memory)."""
+    t = sim.now
+    while t < t_ns:
+        t = min(t + CHUNK_NS, int(t_ns))
+        sim.run_until(t)
+        if sim.n_events > cap:
+            raise TooBusy
+
+
+def _step(sim, ag, end: int, cap: int):
     """The agent's next decision, then the market up to the world agent's next decision before the agent's
     following one: ``(time_ns, state)`` of that branch point, or None."""
-    sim.run_until(ag.next_ns)
+    _run_to(sim, ag.next_ns, cap)
     ag.wake(sim)
     return sim.world_decision(until_ns=min(ag.next_ns, end))
 
 
-def _finish(sim, ag, end: int, seed: int) -> RolloutLog:
-    from multiexec.lob.execution import run_execution
-
-    run_execution(sim, [ag], until_ns=end)
+def _finish(sim, ag, end: int, seed: int, cap: int) -> RolloutLog:
+    """Run the agent's remaining decisions and the market to ``end`` (``run_execution`` for one agent, in
+    slices) and return the log."""
+    while ag.next_ns <= end:
+        _run_to(sim, ag.next_ns, cap)
+        ag.wake(sim)
+    _run_to(sim, end, cap)
     rows = {c: np.array([r[c] for r in ag.log], np.float64) for c in COLUMNS}
     return RolloutLog(seed=int(seed), rows=rows, episode_reward=ag.episode_reward(sim), executed=ag.executed(sim),
                       entry_mid=float(ag.entry_mid), n_events=sim.n_events)
 
 
-def main_rollout(w: WorldWeights, seed: int, agent: AgentSpec, t0: int, world_kw: dict | None = None):
+def main_rollout(w: WorldWeights, seed: int, agent: AgentSpec, t0: int, world_kw: dict | None = None,
+                 cap: int = 1_000_000):
     """Algorithm 1, line 2: a complete rollout of the world market; returns the branch points (``(time_ns,
-    state)`` or None for the agent's steps 1..T0) and the rollout's log."""
+    state)`` or None for the agent's steps 1..T0) and the rollout's log (None when it went past ``cap`` events;
+    the branch points after that are None)."""
     sim, ag, end = _start(_market(w, world_kw or {}), seed, agent)
-    points = [_step(sim, ag, end) for _ in range(t0)]
-    return points, _finish(sim, ag, end, seed)
+    points = []
+    try:
+        for _ in range(t0):
+            points.append(_step(sim, ag, end, cap))
+        return points, _finish(sim, ag, end, seed, cap)
+    except TooBusy:
+        return points + [None] * (t0 - len(points)), None
 
 
 def _branch_job(args: tuple) -> dict:
     """Worker entry (module level: it pickles): replay the rollout to step ``t``, then ``N`` MC rollouts with the
     world agent forced to ``y`` at the branch point. Returns the state and the MC rollouts' feedback values."""
-    w, world_kw, agent_d, seed, t, y, mc_seeds, fb, estimator = args
+    w, world_kw, agent_d, seed, t, y, mc_seeds, fb, estimator, cap = args
     from multiexec.lob import rng as R
 
     agent = AgentSpec.model_validate(agent_d)
     sim, ag, end = _start(_market(w, world_kw), seed, agent)
     point = None
     for _ in range(t):
-        point = _step(sim, ag, end)
+        point = _step(sim, ag, end, cap)
     if point is None:
-        return {"state": None, "values": []}
-    vals = []
+        return {"state": None, "values": [], "busy": 0}
+    vals, busy = [], 0
     for s in mc_seeds:
         br = sim.fork(int(s))
         br.force_world_action(y)
         bag = copy.deepcopy(ag)
         bag._rng = R.seed_streams(int(s) + AGENT_SEED_OFFSET, np.array([7], np.int64))  # the agent's own new stream
-        vals.append(feedback(_finish(br, bag, end, int(s)), fb, estimator, agent.side))
-    return {"state": point[1], "time_ns": point[0], "values": vals}
+        try:
+            vals.append(feedback(_finish(br, bag, end, int(s), cap), fb, estimator, agent.side))
+        except TooBusy:
+            vals.append(float("nan"))
+            busy += 1
+        del br
+    return {"state": point[1], "time_ns": point[0], "values": vals, "busy": busy}
+
+
+def _eval_job(args: tuple) -> list:
+    """Worker entry of the evaluation: complete rollouts of one world for some seeds -> per seed, the values of
+    ``feedbacks`` (NaN when the rollout went past ``cap`` events)."""
+    w, world_kw, agent_d, seeds, fbs, estimator, cap = args
+    agent = AgentSpec.model_validate(agent_d)
+    cfg = _market(w, world_kw)
+    out = []
+    for s in seeds:
+        sim, ag, end = _start(cfg, s, agent)
+        try:
+            lg = _finish(sim, ag, end, s, cap)
+            out.append([feedback(lg, f, estimator, agent.side) for f in fbs])
+        except TooBusy:
+            out.append([float("nan")] * len(fbs))
+    return out
 
 
 class Runner:
@@ -344,16 +400,18 @@ class Runner:
                 ray.init(address=ray_address, num_cpus=None if ray_address else self.workers, include_dashboard=False,
                          log_to_driver=False)
                 self._ray_started = True
-            self._task = ray.remote(num_cpus=1)(_branch_job)
+            self._task = {}
 
-    def map(self, jobs: list) -> list:
+    def map(self, jobs: list, fn=_branch_job) -> list:
         if self.kind == "serial":
-            return [_branch_job(j) for j in jobs]
+            return [fn(j) for j in jobs]
         if self.kind == "local":
-            return [f.result() for f in [self._pool.submit(_branch_job, j) for j in jobs]]
+            return [f.result() for f in [self._pool.submit(fn, j) for j in jobs]]
         import ray
 
-        return ray.get([self._task.remote(j) for j in jobs])
+        if fn not in self._task:
+            self._task[fn] = ray.remote(num_cpus=1)(fn)
+        return ray.get([self._task[fn].remote(j) for j in jobs])
 
     def close(self) -> None:
         if self._pool is not None:
@@ -385,6 +443,7 @@ class Branches:
     actions: list[np.ndarray] = field(default_factory=list)  # (b, N_OUT)
     q: list[np.ndarray] = field(default_factory=list)  # (b,)
     values: list[list[list[float]]] = field(default_factory=list)  # [t][k] -> N feedback values
+    busy: int = 0  # MC rollouts dropped for going past max_events
 
 
 def score(values: Sequence[float], real: np.ndarray, distance: str) -> float:
@@ -400,7 +459,8 @@ def collect_branches(policy: nn.Module, spec: CalibSpec, agent: AgentSpec, real:
     their scores from ``N`` MC rollouts each."""
     w = policy.to_weights()
     seed = derive_seed(spec.seed, iteration, 0)
-    points, log = main_rollout(w, seed, agent, spec.t0, world_kw)
+    world_kw = {**spec.world_kw(), **(world_kw or {})}
+    points, log = main_rollout(w, seed, agent, spec.t0, world_kw, spec.max_events)
     out = Branches()
     jobs, index = [], []
     for t, p in enumerate(points, start=1):
@@ -413,7 +473,8 @@ def collect_branches(policy: nn.Module, spec: CalibSpec, agent: AgentSpec, real:
         out.actions.append(acts)
         for k in range(spec.b):
             mc = [derive_seed(spec.seed, iteration, 2, t, 0 if spec.crn else k, i) for i in range(spec.n_mc)]
-            jobs.append((w, world_kw or {}, agent.model_dump(), seed, t, acts[k], mc, spec.feedback, spec.estimator))
+            jobs.append((w, world_kw, agent.model_dump(), seed, t, acts[k], mc, spec.feedback, spec.estimator,
+                         spec.max_events))
             index.append((len(out.states) - 1, k))
     res = runner.map(jobs)
     out.q = [np.full(spec.b, np.nan) for _ in out.states]
@@ -423,6 +484,7 @@ def collect_branches(policy: nn.Module, spec: CalibSpec, agent: AgentSpec, real:
             raise MultiexecError(f"iteration {iteration}: the replayed rollout left the branch point of step {j + 1} "
                                  "(the market is not deterministic in its seed)")
         out.values[j][k] = list(r["values"])
+        out.busy += int(r.get("busy", 0))
         out.q[j][k] = score(r["values"], real, spec.distance)
     return out, log, seed
 
@@ -551,8 +613,8 @@ def calibrate(warm: str | Path | WorldWeights, out: str | Path, spec: CalibSpec 
             raise MultiexecError(f"checkpoint {ck} has another architecture ({_arch_diff(blob['arch'], want)})")
         old = {k: v for k, v in blob["spec"].items() if k not in _RESUME_FREE}
         new = {k: v for k, v in spec.model_dump().items() if k not in _RESUME_FREE}
-        if old != new:
-            diff = {k: (old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)}
+        diff = {k: (old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)}
+        if diff:
             raise MultiexecError(f"checkpoint {ck} was made with other settings: " +
                                  ", ".join(f"{k} {a!r} (now {b!r})" for k, (a, b) in diff.items()))
         start, rows = int(blob["iteration"]), list(blob["rows"])
@@ -561,7 +623,8 @@ def calibrate(warm: str | Path | WorldWeights, out: str | Path, spec: CalibSpec 
     real = np.asarray(real, np.float64)
     init_states = []
     if spec.likelihood == "gaussian" and blob is None:
-        pts, _ = main_rollout(w0, derive_seed(spec.seed, 10**6), agent, spec.t0, world_kw)
+        pts, _ = main_rollout(w0, derive_seed(spec.seed, 10**6), agent, spec.t0, {**spec.world_kw(), **(world_kw or {})},
+                              spec.max_events)
         init_states = [p[1] for p in pts if p is not None]
     policy = make_policy(spec.likelihood, gen, init_states, spec.seed)
     if blob is not None:
@@ -599,8 +662,9 @@ def calibrate(warm: str | Path | WorldWeights, out: str | Path, spec: CalibSpec 
                 q = np.concatenate(br.q) if br.q else np.zeros(0)
                 qf = q[np.isfinite(q)]
                 row = {"iteration": it + 1, "lr": lr, "rollout_seed": seed,
-                       "rollout_feedback": feedback(log, spec.feedback, spec.estimator, agent.side),
-                       "branches": len(q), "scored": len(qf),
+                       "rollout_feedback": (float("nan") if log is None else
+                                            feedback(log, spec.feedback, spec.estimator, agent.side)),
+                       "branches": len(q), "scored": len(qf), "busy": br.busy,
                        "q_mean": float(qf.mean()) if len(qf) else float("nan"),
                        "q_std": float(qf.std()) if len(qf) else float("nan"),
                        "q_min": float(qf.min()) if len(qf) else float("nan"),
@@ -677,21 +741,25 @@ def paired_comparison(fa: np.ndarray, fb: np.ndarray, real: np.ndarray, distance
         pa, pb = np.where(sw, fb, fa), np.where(sw, fa, fb)
         cnt += abs(d(pa, real) - d(pb, real)) >= abs(obs) - 1e-15
     return {"d_a": da, "d_b": db, "diff": obs, "ci_lo": float(np.quantile(bs, 0.025)) if len(bs) else float("nan"),
-            "ci_hi": float(np.quantile(bs, 0.975)) if len(bs) else float("nan"), "p_perm": (1 + cnt) / (1 + perms),
+            "ci_hi": float(np.quantile(bs, 0.975)) if len(bs) else float("nan"),
+            "p_perm": (1 + cnt) / (1 + perms) if np.isfinite(obs) else float("nan"),
             "n_a": int(np.isfinite(fa).sum()), "n_b": int(np.isfinite(fb).sum()), "n_real": int(len(real))}
 
 
 def evaluate(calibrated: str | Path, baseline: str | Path, feedbacks: Sequence[str] = ("Mkt2NextReturn",
              "Mkt2NextPriceImpact", "EpisodeReward"), distance: str = "mmd", n_world: int = 50, n_real: int = 100,
              real_market: str = "rmsc03", estimator: str = "hajek", agent: AgentSpec | None = None, boot: int = 1000,
-             perms: int = 1000, seed: int = 0, **run_kw):
+             perms: int = 1000, seed: int = 0, min_dt_us: float | None = None, max_events: int = 1_000_000,
+             runner: str = "local", workers: int | None = None, **run_kw):
     """Distance to the real market of the calibrated world market (A) against the warm start (B), on held-out
     seeds: ``n_world`` world rollouts per market (the same seeds for both) against ``n_real`` fresh real ones.
+    ``min_dt_us``: the same floor on the world agent's time between orders for both markets (as in training); a
+    world rollout past ``max_events`` kernel events counts as undefined (NaN; ``n_a`` / ``n_b`` say how many are
+    left).
     Returns a DataFrame, one row per feedback (see :func:`paired_comparison`)."""
     import pandas as pd
 
-    from multiexec.intags.rollouts import cached_rollouts, run_rollouts
-    from multiexec.lob.config import get_config
+    from multiexec.intags.rollouts import cached_rollouts
 
     agent = agent or AgentSpec()
     fbs = [feedback_name(f) for f in feedbacks]
@@ -699,13 +767,20 @@ def evaluate(calibrated: str | Path, baseline: str | Path, feedbacks: Sequence[s
     if n_world < 2 or n_real < 2:
         raise MultiexecError(f"evaluation needs at least 2 world and 2 real rollouts, got {n_world} and {n_real}")
     wseeds = range(EVAL_WORLD_SEED0 + seed * 10_000, EVAL_WORLD_SEED0 + seed * 10_000 + n_world)
-    la = run_rollouts(get_config(f"world:{calibrated}"), wseeds, agent, **run_kw)
-    lb = run_rollouts(get_config(f"world:{baseline}"), wseeds, agent, **run_kw)
-    lr, _ = cached_rollouts(real_market, range(EVAL_REAL_SEED0, EVAL_REAL_SEED0 + n_real), agent, **run_kw)
+    kw = {} if min_dt_us is None else {"min_dt_us": float(min_dt_us)}
+    seeds = list(wseeds)
+    chunks = [seeds[i:i + 10] for i in range(0, len(seeds), 10)]
+    vals = {}
+    with Runner(runner, workers) as run:
+        for name, path in (("a", calibrated), ("b", baseline)):
+            w = WorldWeights.load(path)
+            res = run.map([(w, kw, agent.model_dump(), c, fbs, estimator, max_events) for c in chunks], _eval_job)
+            vals[name] = np.array([v for part in res for v in part], np.float64).reshape(len(seeds), len(fbs))
+    lr, _ = cached_rollouts(real_market, range(EVAL_REAL_SEED0, EVAL_REAL_SEED0 + n_real), agent,
+                            runner=runner, workers=workers, **run_kw)
     rows = []
-    for f in fbs:
-        fa = feedback_sample(la, f, estimator, agent.side, keep_nan=True)
-        fb = feedback_sample(lb, f, estimator, agent.side, keep_nan=True)
+    for i, f in enumerate(fbs):
+        fa, fb = vals["a"][:, i], vals["b"][:, i]
         fr = feedback_sample(lr, f, estimator, agent.side)
         rows.append({"feedback": f, "distance": distance, **paired_comparison(fa, fb, fr, distance, boot, perms, seed)})
     return pd.DataFrame(rows)

@@ -240,6 +240,9 @@ def calibrate(
     crn: bool = typer.Option(False, help="common random numbers: the same MC seeds for every branch at a step"),
     shuffle_scores: bool = typer.Option(False, help="null control: permute the branch scores before the update"),
     seed: int = typer.Option(0, help="seed of rollouts, forks and draws"),
+    min_dt_us: Optional[float] = typer.Option(None, help="floor on the world agent's time between orders, us (default: "
+                                              "the world config's 1 us); bounds a calibrated world's order rate"),
+    max_events: int = typer.Option(1_000_000, help="drop a rollout (NaN feedback) past this many kernel events"),
     ckpt_every: int = typer.Option(10, help="checkpoint every this many iterations"),
     resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt (same settings)"),
     tensorboard: bool = typer.Option(True, help="also write TensorBoard scalars into OUT/tb"),
@@ -255,7 +258,8 @@ def calibrate(
     spec = C.make_spec(agent, feedback=feedback, distance=distance, estimator=estimator, t0=t0, b=b, n_mc=n_mc,
                        n_real=n_real, real_market=real_market, iterations=iterations, lr=lr,
                        lr_halve_every=lr_halve_every, likelihood=likelihood, kde_samples=kde_samples,
-                       baseline=baseline, crn=crn, shuffle=shuffle_scores, seed=seed, ckpt_every=ckpt_every)
+                       baseline=baseline, crn=crn, shuffle=shuffle_scores, seed=seed, ckpt_every=ckpt_every,
+                       min_dt_us=min_dt_us, max_events=max_events)
     res = C.calibrate(warm, out, spec, agent, runner=runner, workers=workers, ray_address=ray_address, resume=resume,
                       real_cache=real_cache, tensorboard=tensorboard)
     if res.rows:
@@ -278,6 +282,9 @@ def evaluate(
     boot: int = typer.Option(1000, help="paired bootstrap draws"),
     perms: int = typer.Option(1000, help="permutations for the p-value"),
     seed: int = typer.Option(0, help="held-out seed block and resampling seed"),
+    min_dt_us: Optional[float] = typer.Option(None, help="floor on the world agent's time between orders, us, for "
+                                              "both markets (as in training)"),
+    max_events: int = typer.Option(1_000_000, help="a world rollout past this many kernel events counts as undefined"),
     out: Optional[Path] = typer.Option(None, help="write the table (CSV) here"),
     runner: str = typer.Option("local", help=_RUNNER),
     workers: Optional[int] = typer.Option(None, help="process-pool workers"),
@@ -289,7 +296,8 @@ def evaluate(
 
     fbs = _names(feedbacks, FEEDBACKS, feedback_name)
     tab = C.evaluate(calibrated, baseline, fbs, distance, world_rollouts, real_rollouts, real_market, estimator,
-                     boot=boot, perms=perms, seed=seed, runner=runner, workers=workers, progress=False)
+                     boot=boot, perms=perms, seed=seed, min_dt_us=min_dt_us, max_events=max_events, runner=runner,
+                     workers=workers, progress=False)
     typer.echo("d_a: calibrated, d_b: baseline; diff = d_a - d_b with its paired-bootstrap 95 % interval")
     typer.echo(tab.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if out is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -79,8 +80,13 @@ def run(
 
     setup_logging(log_level)
     settings = Settings(db=db, threads=threads, max_orders=max_orders, max_body_bytes=int(max_body_mb * 2**20))
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False, workers=1,
-                log_level=log_level)
+    app = create_app(settings)
+    # Move everything loaded so far (torch, numpy, the app: millions of objects) out of the garbage collector's
+    # sight: otherwise the full collection that a step's parsed market data triggers walks them all, ~100 ms every
+    # few steps of a 1,000-order day (benchmarks/bench_serve.py; docs/serve.md, "Speed").
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, workers=1, log_level=log_level)
 
 
 @key_app.command("add")
