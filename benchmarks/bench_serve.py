@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,13 +35,7 @@ from multiexec.policies.agents import AgentConfig, ExecAgent
 from multiexec.serve.registry import register_checkpoint
 from multiexec.serve.replay import day_request, step_request
 from multiexec.serve.store import Store
-from multiexec.testing import random_walk_bars
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from multiexec.testing import free_port, random_walk_bars
 
 
 def market(n_assets: int, n_days: int, orders_per_day: int, seed: int) -> MultiOrderEnv:

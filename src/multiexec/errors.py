@@ -47,7 +47,7 @@ def check_out_dir(path, option: str = "--out"):
 
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise MultiexecError(f"{option} {p}: is a file, not a folder")
+        raise MultiexecError(f"{option} {p} is a file, not a folder")
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -155,3 +155,12 @@ def shared_or_skip(name: str) -> Path:
     if p is None:
         pytest.skip(f"real data ../shared/data/{name} is absent: skipping the real-data test")
     return p
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback address (servers in tests and benchmarks listen there only)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

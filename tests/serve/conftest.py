@@ -2,7 +2,6 @@
 loopback port (uvicorn in a thread: real HTTP)."""
 
 import logging
-import socket
 import threading
 import time
 
@@ -10,14 +9,9 @@ import pytest
 
 from multiexec.data.dataset import DataConfig, SyntheticConfig, load_dataset
 from multiexec.execution.env import ExecConfig, MultiOrderEnv
+from multiexec.testing import free_port
 
 logging.getLogger("multiexec.serve").setLevel(logging.WARNING)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:

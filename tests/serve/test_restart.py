@@ -13,7 +13,7 @@ import httpx
 from multiexec.serve.registry import register_checkpoint
 from multiexec.serve.replay import day_request, step_request
 from multiexec.serve.store import Store
-from tests.serve.conftest import free_port
+from multiexec.testing import free_port
 
 DAY_K = 5
 

@@ -17,7 +17,7 @@ import pytest
 from multiexec.serve.registry import register_rule, window_dataset
 from multiexec.serve.replay import day_request, step_request
 from multiexec.serve.service import Service, Settings
-from tests.serve.conftest import free_port
+from multiexec.testing import free_port
 
 def _pg_bin() -> Path:
     """Where initdb/pg_ctl live: $MULTIEXEC_PG_BIN, the PATH, or Debian's /usr/lib/postgresql/<version>/bin."""

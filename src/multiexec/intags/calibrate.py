@@ -60,8 +60,8 @@ from multiexec.errors import MultiexecError, validation_message
 from multiexec.intags.distances import distance_name, get_distance
 from multiexec.intags.estimators import get_estimator
 from multiexec.intags.feedback import feedback, feedback_name, feedback_sample
-from multiexec.intags.rollouts import (AGENT_NAME, AGENT_SEED_OFFSET, COLUMNS, AgentSpec, RolloutLog, check_window,
-                                       real_feedback_logs)
+from multiexec.intags.rollouts import (AGENT_SEED_OFFSET, AgentSpec, RolloutLog,
+                                       real_feedback_logs, rollout_log, start_rollout)
 from multiexec.intags.world import WorldGenerator
 from multiexec.lob.world import N_OUT, WorldWeights
 
@@ -263,21 +263,6 @@ def _market(w: WorldWeights, world_kw: dict):
     return world_config(arrays=w, **world_kw)
 
 
-def _start(cfg, seed: int, agent: AgentSpec):
-    from multiexec.lob.execution import IntagsAgent
-    from multiexec.lob.sim import Simulation
-
-    check_window(cfg, agent)
-    sim = Simulation(cfg, seed=int(seed), external=[(AGENT_NAME, 0)])
-    start = sim.open_ns + int(round(agent.warmup_s * 1e9))
-    end = start + int(round(agent.n_steps * agent.step_s * 1e9))
-    ag = IntagsAgent(AGENT_NAME, side=agent.side, quantity=agent.parent, start_ns=start, end_ns=end,
-                     freq_s=agent.step_s, child_size=agent.child, weights=tuple(agent.weights), clip=tuple(agent.clip),
-                     seed=int(seed) + AGENT_SEED_OFFSET)
-    ag.agent_id = sim.agent(AGENT_NAME)
-    return sim, ag, end
-
-
 class TooBusy(Exception):
     """A rollout went past ``max_events`` kernel events (a world drifted to orders microseconds apart)."""
 
@@ -310,9 +295,7 @@ def _finish(sim, ag, end: int, seed: int, cap: int) -> RolloutLog:
         _run_to(sim, ag.next_ns, cap)
         ag.wake(sim)
     _run_to(sim, end, cap)
-    rows = {c: np.array([r[c] for r in ag.log], np.float64) for c in COLUMNS}
-    return RolloutLog(seed=int(seed), rows=rows, episode_reward=ag.episode_reward(sim), executed=ag.executed(sim),
-                      entry_mid=float(ag.entry_mid), n_events=sim.n_events)
+    return rollout_log(sim, ag, seed)
 
 
 def main_rollout(w: WorldWeights, seed: int, agent: AgentSpec, t0: int, world_kw: dict | None = None,
@@ -320,7 +303,7 @@ def main_rollout(w: WorldWeights, seed: int, agent: AgentSpec, t0: int, world_kw
     """Algorithm 1, line 2: a complete rollout of the world market; returns the branch points (``(time_ns,
     state)`` or None for the agent's steps 1..T0) and the rollout's log (None when it went past ``cap`` events;
     the branch points after that are None)."""
-    sim, ag, end = _start(_market(w, world_kw or {}), seed, agent)
+    sim, ag, end = start_rollout(_market(w, world_kw or {}), seed, agent)
     points = []
     try:
         for _ in range(t0):
@@ -337,7 +320,7 @@ def _branch_job(args: tuple) -> dict:
     from multiexec.lob import rng as R
 
     agent = AgentSpec.model_validate(agent_d)
-    sim, ag, end = _start(_market(w, world_kw), seed, agent)
+    sim, ag, end = start_rollout(_market(w, world_kw), seed, agent)
     point = None
     for _ in range(t):
         point = _step(sim, ag, end, cap)
@@ -366,7 +349,7 @@ def _eval_job(args: tuple) -> list:
     cfg = _market(w, world_kw)
     out = []
     for s in seeds:
-        sim, ag, end = _start(cfg, s, agent)
+        sim, ag, end = start_rollout(cfg, s, agent)
         try:
             lg = _finish(sim, ag, end, s, cap)
             out.append([feedback(lg, f, estimator, agent.side) for f in fbs])

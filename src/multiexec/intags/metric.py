@@ -194,6 +194,12 @@ def plot_curves(curves: pd.DataFrame, pair: str, path: Path, feedbacks: Sequence
             if i == len(feedbacks) - 1:
                 ax.set_xlabel("rollouts N", fontsize=8)
     axes[0, 0].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
@@ -225,11 +231,7 @@ def plot_distributions(samples: pd.DataFrame, market_a: str, market_b: str, path
             ax.set_title(f"{f}, {n} rollouts", fontsize=8)
             ax.tick_params(labelsize=7)
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_study(result: dict[str, pd.DataFrame], out: Path, pairs: Sequence[str]) -> list[Path]:

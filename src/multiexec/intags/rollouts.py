@@ -132,9 +132,10 @@ def check_window(config: MarketConfig, agent: AgentSpec) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 # one rollout
 
-def rollout(config: MarketConfig, seed: int, agent: AgentSpec = AgentSpec()) -> RolloutLog:
-    """Run ``config`` for ``seed`` with the experimental agent and return its log."""
-    from multiexec.lob.execution import IntagsAgent, run_execution
+def start_rollout(config: MarketConfig, seed: int, agent: AgentSpec = AgentSpec()):
+    """The market of ``config`` for ``seed`` at its open with the experimental agent attached:
+    ``(simulation, agent, end of the agent's window in ns)``."""
+    from multiexec.lob.execution import IntagsAgent
     from multiexec.lob.sim import Simulation
 
     check_window(config, agent)
@@ -144,7 +145,21 @@ def rollout(config: MarketConfig, seed: int, agent: AgentSpec = AgentSpec()) -> 
     ag = IntagsAgent(AGENT_NAME, side=agent.side, quantity=agent.parent, start_ns=start, end_ns=end,
                      freq_s=agent.step_s, child_size=agent.child, weights=tuple(agent.weights), clip=tuple(agent.clip),
                      seed=int(seed) + AGENT_SEED_OFFSET)
+    ag.agent_id = sim.agent(AGENT_NAME)
+    return sim, ag, end
+
+
+def rollout(config: MarketConfig, seed: int, agent: AgentSpec = AgentSpec()) -> RolloutLog:
+    """Run ``config`` for ``seed`` with the experimental agent and return its log."""
+    from multiexec.lob.execution import run_execution
+
+    sim, ag, end = start_rollout(config, seed, agent)
     run_execution(sim, [ag], until_ns=end)
+    return rollout_log(sim, ag, seed)
+
+
+def rollout_log(sim, ag, seed: int) -> RolloutLog:
+    """The log of a finished rollout of agent ``ag`` in ``sim``."""
     rows = {c: np.array([r[c] for r in ag.log], np.float64) for c in COLUMNS}
     return RolloutLog(seed=int(seed), rows=rows, episode_reward=ag.episode_reward(sim), executed=ag.executed(sim),
                       entry_mid=float(ag.entry_mid), n_events=sim.n_events)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from multiexec.errors import MultiexecError
+from multiexec.errors import MultiexecError, check_out_dir
 
 app = typer.Typer(help="Limit-order-book market simulator (ABIDES kind): run days, list configs, replay LOBSTER.",
                   no_args_is_help=True)
@@ -25,16 +25,6 @@ def _time_of_day(option: str, value: str) -> int:
     if not (0 <= h <= 24 and 0 <= m < 60 and 0 <= sec < 60) or (h == 24 and (m or sec)):
         raise MultiexecError(f"{option} {value!r} is not a time of day (00:00:00 to 24:00:00)")
     return int(round((h * 3600 + m * 60 + sec) * 1e9))
-
-
-def _out_dir(out: Path) -> None:
-    """Create the output folder before any work (one line when it cannot be)."""
-    if out.exists() and not out.is_dir():
-        raise MultiexecError(f"--out {out} is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MultiexecError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
 
 
 def _compile_notice() -> None:
@@ -75,7 +65,7 @@ def run(
     from multiexec.lob.sim import Simulation
 
     cfg = get_config(config, l2_depth=l2_depth, snapshot_interval_s=snapshot_s, open=open_, close=close)
-    _out_dir(out)
+    check_out_dir(out)
     _compile_notice()
     t0 = time.perf_counter()
     sim = Simulation(cfg, seed=seed)
@@ -241,7 +231,7 @@ def realism_seeds(
         raise MultiexecError(f"--seeds {seeds!r}: the range is empty (A-B needs A <= B)")
     if min(seed_list) < 0:
         raise MultiexecError(f"--seeds {seeds!r}: seeds are integers >= 0")
-    _out_dir(out)
+    check_out_dir(out)
     summary, per_day = realism_over_seeds([get_config(c) for c in config], seed_list)
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "summary.csv", index=False)
