@@ -148,7 +148,8 @@ def run_ours(case: Case, bars: MinuteBars, orders: list[DayOrders], cfg: ExecCon
         obs = env.reset()
         done = False
         while not done:
-            obs, _, _, done, _ = env.step(rule.act(obs))
+            res = env.step(rule.act(obs))
+            obs, done = res.obs, res.done
         best = min(best, time.perf_counter() - start)
         best_cpu = min(best_cpu, time.process_time() - cpu_start)
     if env.binding_hist.any():

@@ -149,6 +149,10 @@ CASES = [
     ("lob-replay-negative-max-messages", ["lob", "replay", "--max-messages", "-5"], "--max-messages -5"),
     ("lob-realism-seeds-empty-range", ["lob", "realism-seeds", "--seeds", "5-1"], "the range is empty"),
     ("lob-stress-no-messages", ["lob", "stress", "--messages", "-1"], "--messages -1"),
+    # ---------------------------------------------------------------- intags
+    ("intags-cwgan-state-clip", ["intags", "cwgan-train", "--state-clip", "0.7", "--out", "{tmp}/cw"],
+     "state_clip is a tail probability in [0, 0.5), got 0.7"),
+    ("intags-cwgan-steps-zero", ["intags", "cwgan-train", "--steps", "0", "--out", "{tmp}/cw"], "steps >= 1"),
     # ---------------------------------------------------------------- root
     ("unknown-command", ["fly"], "No such command 'fly'"),
 ]

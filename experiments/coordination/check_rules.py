@@ -101,8 +101,9 @@ def run(env, pol, ids):
     ret = np.zeros(len(ids))
     done = False
     while not done:
-        obs, team_r, _, done, _ = env.step(pol.act(env, obs).astype(np.float64))
-        ret += team_r
+        res = env.step(pol.act(env, obs).astype(np.float64))
+        obs, done = res.obs, res.done
+        ret += res.team_reward
     m = summarize(env.results(), env.day_results())
     return {"policy": pol.name, "EG_bps": m["EG_bps"], "TOC_pct": m["TOC_pct"], "fill_pct": m["fill_pct"],
             "team_return": ret.mean()}

@@ -115,8 +115,9 @@ def run(env, pol, ids):
     ret = np.zeros(len(ids))
     done = False
     while not done:
-        obs, team_r, order_r, done, _ = env.step(pol.act(obs))
-        ret += team_r
+        step = env.step(pol.act(obs))
+        obs, done = step.obs, step.done
+        ret += step.team_reward
     res = env.results(); days = env.day_results()
     m = summarize(res, days)
     return {"policy": pol.name, "EG_bps": m["EG_bps"], "TOC_pct": m["TOC_pct"], "fill_pct": m["fill_pct"],

@@ -16,8 +16,9 @@ def collect(ids):
     nows = []
     while True:
         nows.append(torch.from_numpy(obs.now))
-        obs, *_r, done, _ = env.step(np.full(obs.mask.shape, 1 / T))
-        if done: break
+        res = env.step(np.full(obs.mask.shape, 1 / T))
+        obs = res.obs
+        if res.done: break
     seq = torch.from_numpy(obs.seq)  # final history (B,N,T,F)
     g = env.side[..., None] * (env.price / env.avg_price[..., None] - 1.0)
     act = g - (np.cumsum(g[..., ::-1], -1)[..., ::-1] / np.arange(T, 0, -1))

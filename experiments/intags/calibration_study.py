@@ -11,7 +11,12 @@ learning rate halved every 10):
 - ``ours``: the same at a learning rate that moves the weights (``--lr``, default 0.05);
 - ``loo`` / ``crn`` / ``gaussian``: ``ours`` with the leave-one-out baseline / common random numbers / the explicit
   Gaussian head;
-- ``shuffle`` / ``lr0``: null controls (scores permuted before the update; learning rate 0);
+- ``shuffle`` / ``lr0``: null controls (scores permuted across the iteration before the update; learning rate 0);
+- ``loo-pi``: ``loo`` trained on Mkt2NextPriceImpact; ``loo-shuffle`` / ``loo-shuffle-pi``: their shuffled-score
+  null controls (scores permuted among the b branches of each branch point); ``loo-shuffle-global`` /
+  ``loo-shuffle-global-pi``: the same permuting across the whole iteration (larger steps, docs/intags.md §10.4);
+  ``loo-lr0.01`` / ``loo-lr0.2``: ``loo`` at other learning rates (the sweep); ``loo-ep`` / ``loo-t2b5``: ``loo``
+  trained on EpisodeReward / with T0 = 2, b = 5;
 - ``t2b5``: ``ours`` with T0 = 2, b = 5 (the paper's Fig. 16 setting);
 - ``ep`` / ``ep-paper``: ``ours`` / ``paper`` trained on EpisodeReward instead (the paper's 0.7156 -> 0.6176 run).
 
@@ -33,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from multiexec.intags import calibrate as C
+from multiexec.intags.metric import save_figure
 from multiexec.intags.rollouts import AgentSpec
 
 VARIANTS = {
@@ -41,9 +47,19 @@ VARIANTS = {
     "loo": dict(baseline="loo"),
     "crn": dict(crn=True),
     "gaussian": dict(likelihood="gaussian"),
-    "shuffle": dict(shuffle=True),
+    "shuffle": dict(shuffle=True, shuffle_scope="iteration"),
     "lr0": dict(lr=0.0),
     "t2b5": dict(t0=2, b=5),
+    "loo-pi": dict(baseline="loo", feedback="Mkt2NextPriceImpact"),
+    "loo-shuffle": dict(baseline="loo", shuffle=True),
+    "loo-shuffle-pi": dict(baseline="loo", shuffle=True, feedback="Mkt2NextPriceImpact"),
+    "loo-shuffle-global": dict(baseline="loo", shuffle=True, shuffle_scope="iteration"),
+    "loo-shuffle-global-pi": dict(baseline="loo", shuffle=True, shuffle_scope="iteration",
+                                  feedback="Mkt2NextPriceImpact"),
+    "loo-ep": dict(baseline="loo", feedback="EpisodeReward"),
+    "loo-t2b5": dict(baseline="loo", t0=2, b=5),
+    "loo-lr0.01": dict(baseline="loo", lr=0.01),
+    "loo-lr0.2": dict(baseline="loo", lr=0.2),
     "ep": dict(feedback="EpisodeReward"),
     "ep-paper": dict(feedback="EpisodeReward", lr=1e-9),
 }
@@ -67,25 +83,39 @@ def plot(out: Path, runs: list[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(1, 2, figsize=(12, 4))
-    for name in runs:
+    fig, ax = plt.subplots(1, 2, figsize=(13, 4.5))
+    cmap = plt.get_cmap("tab20")
+    for i, name in enumerate(runs):
         f = out / "runs" / name / "log.csv"
         if not f.is_file():
             continue
         lg = pd.read_csv(f)
-        ax[0].plot(lg["iteration"], lg["q_mean"].rolling(10, min_periods=1).mean(), label=name)
-        ax[1].plot(lg["iteration"], lg["step_norm"].cumsum(), label=name)
+        style = dict(color=cmap(i % 20), ls="-" if i < 20 else "--", lw=1.1, label=name)
+        ax[0].plot(lg["iteration"], lg["q_mean"].rolling(10, min_periods=1).mean(), **style)
+        ax[1].plot(lg["iteration"], lg["step_norm"].cumsum(), **style)
     ax[0].set(xlabel="iteration", ylabel="mean branch score Q (MMD², 10-it. mean)", title="branch scores")
-    ax[1].set(xlabel="iteration", ylabel="cumulative |Δθ|", yscale="symlog", title="weight movement")
-    ax[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "calibration_curves.png", dpi=110)
-    plt.close(fig)
+    ax[1].set(xlabel="iteration", ylabel="cumulative step norm", yscale="log", title="weight movement")
+    ax[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    save_figure(fig, out / "calibration_curves.png", dpi=100)
+
+
+def table(out: Path) -> str:
+    """The study's results as a markdown table (one row per run and feedback), from every
+    ``<out>/calibration_eval*.csv``: the figures of docs/intags.md §10.4."""
+    d = pd.concat([pd.read_csv(f) for f in sorted(out.glob("calibration_eval*.csv"))], ignore_index=True)
+    d = d.sort_values(["variant", "seed", "feedback"], key=lambda c: c.map(str))
+    rows = ["| run | s/it | \\|Δθ\\| | Q first 10 → last 10 | feedback | d(cal, real) | d(cWGAN, real) | diff [95 % CI] | p "
+            "| n cal |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in d.itertuples():
+        rows.append(f"| {r.run} | {r.s_per_iteration:.2f} | {r.theta_shift:.3g} | {r.q_mean_first10:.3f} → "
+                    f"{r.q_mean_last10:.3f} | {r.feedback} | {r.d_a:.4f} | {r.d_b:.4f} | {r.diff:+.4f} "
+                    f"[{r.ci_lo:+.4f}, {r.ci_hi:+.4f}] | {r.p_perm:.3f} | {r.n_a} |")
+    return "\n".join(rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--warm", required=True, help="warm-start cWGAN (training folder or world .npz)")
+    ap.add_argument("--warm", help="warm-start cWGAN (training folder or world .npz); needed unless --table")
     ap.add_argument("--out", type=Path, default=Path("docs/intags/calibration"))
     ap.add_argument("--runs", nargs="+", default=["paper:0,1,2", "ours:0,1,2", "loo:0", "crn:0", "gaussian:0",
                                                    "shuffle:0", "lr0:0", "t2b5:3"])
@@ -99,7 +129,13 @@ def main() -> None:
     ap.add_argument("--min-dt-us", type=float, default=None, help="floor on the world agent's time between orders "
                     "(training and evaluation); bounds the order rate of a world that drifts to microsecond orders")
     ap.add_argument("--tag", default="", help="suffix of the evaluation CSV (to run several studies side by side)")
+    ap.add_argument("--table", action="store_true", help="print the results table of the finished runs and stop")
     args = ap.parse_args()
+    if args.table:
+        print(table(args.out))
+        return
+    if not args.warm:
+        ap.error("--warm is needed to run the study")
 
     agent = AgentSpec()
     warm = C.load_warm(args.warm)

@@ -2,7 +2,7 @@
 and the calibrated world markets, over 12 trials each, window 10:00-11:00.
 
     .venv/bin/python experiments/intags/stylized_facts.py [--seed 2000000] [--trials 12]
-        [--markets real=rmsc03 cwgan=world:docs/intags/calibration/warm_world.npz ours_s1=world:... ...]
+        [--markets real=rmsc03 cwgan=world:docs/intags/calibration/warm_world.npz loo_s0=world:... ...]
         [--max-events 2000000] [--window 10:00:00 11:00:00] [--floor-offset 1000] [--out docs/intags/facts]
 
 Every market runs from the open (09:30) to 11:00 on trial seeds ``seed + j`` (j = 0..trials-1; the same seeds for
@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from multiexec.errors import MultiexecError
+from multiexec.intags.metric import save_figure
 from multiexec.lob import facts as F
 from multiexec.lob.config import get_config
 from multiexec.lob.sim import Simulation
@@ -52,7 +53,8 @@ DEFAULT_MARKETS = [
     "real=rmsc03",
     f"cwgan=world:{CAL}/warm_world.npz",
     *[f"{r}=world:{CAL}/runs/{r}/world.npz" for r in
-      ("ours_s1", "ep_s0", "loo_s1", "crn_s0", "gaussian_s1", "t2b5_s3", "shuffle_s1")],
+      ("loo_s0", "loo_s1", "loo_s2", "loo-pi_s0", "loo-pi_s1", "loo-pi_s2", "loo-ep_s0", "loo-t2b5_s3",
+       "loo-shuffle_s0", "loo-shuffle-pi_s0")],
 ]
 NS = 10**9
 WINDOW = ("10:00:00", "11:00:00")
@@ -189,11 +191,7 @@ def plot(pooled: dict, markets: list[str], out: Path, curves: dict, window: tupl
         for ax in axes.ravel()[len(fs):]:
             ax.axis("off")
         fig.suptitle(f"stylized facts {window[0][:5]}-{window[1][:5]}, pooled trials: {g.replace('_', ' ')}", fontsize=10)
-        fig.tight_layout()
-        p = out / f"facts_{g}.png"
-        fig.savefig(p, dpi=90)
-        plt.close(fig)
-        paths.append(p)
+        paths.append(save_figure(fig, out / f"facts_{g}.png"))
     # time series as the paper's Fig 6/7: mean over trials of the 10-level volume per side and cumulative volume
     fig, axes = plt.subplots(2, len(markets), figsize=(2.3 * len(markets), 4.6), squeeze=False, sharex=True)
     for j, m in enumerate(markets):
@@ -213,11 +211,7 @@ def plot(pooled: dict, markets: list[str], out: Path, curves: dict, window: tupl
         axes[1, j].set_xlabel(f"minutes after {window[0][:5]}", fontsize=7)
     fig.suptitle("over trials: median 10-level volume (top), mean cumulative executed volume (bottom); "
                  "green: bid / buy, red: ask / sell", fontsize=9)
-    fig.tight_layout()
-    p = out / "facts_timeseries.png"
-    fig.savefig(p, dpi=90)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, out / "facts_timeseries.png"))
     return paths
 
 

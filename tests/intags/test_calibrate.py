@@ -109,8 +109,15 @@ def test_branch_weights_paper_loo_and_shuffle():
     loo = C.branch_weights(q, spec(b=3, baseline="loo"), 0)
     np.testing.assert_allclose(loo[0], [1 - 4, 2 - 3.5, 6 - 1.5])
     np.testing.assert_allclose(loo[1], [-1.0, 0.0, 1.0])
-    sh = C.branch_weights(q, spec(b=3, shuffle=True), 0)
+    sh = C.branch_weights(q, spec(b=3, shuffle=True, shuffle_scope="iteration"), 0)
     assert sorted(np.concatenate(sh)) == sorted([1.0, 2.0, 6.0, 0.5, 1.5, 0.0]) and sh[1][1] == 0.0
+    # within each branch point (the default): each t keeps its own scores, so the leave-one-out centring is alike
+    moved = False
+    for it in range(20):
+        w = C.branch_weights(q, spec(b=3, shuffle=True, baseline="loo"), it)
+        assert sorted(w[0]) == sorted(loo[0]) and sorted(w[1]) == sorted(loo[1]) and w[1][1] == 0.0
+        moved |= not np.array_equal(w[0], loo[0])
+    assert moved
 
 
 def test_gaussian_head_export_is_exact():

@@ -138,3 +138,62 @@ def test_pairs_from_lobster_sample():
     assert np.isfinite(p.states).all()
     with pytest.raises(MultiexecError, match="pairs"):
         Pairs.concat([])
+
+
+def test_state_clip_compiled_and_twin_agree_and_never_extrapolate(tmp_path):
+    w = WorldWeights.random(history=2, noise_dim=4, hidden=(16,), seed=2)
+    w.x_lo, w.x_hi = w.x_mean - 0.5 * w.x_std, w.x_mean + 0.5 * w.x_std
+    w.check()
+    par, lay = w.flat()
+    twin = WorldGenerator.from_weights(w)
+    g = np.random.default_rng(1)
+    far = w.x_mean + 5 * w.x_std * g.standard_normal((50, len(w.x_mean)))  # mostly outside the range
+    zs = g.standard_normal((50, w.noise_dim))
+    y_c, y_in = np.empty((50, W.N_OUT)), np.empty((50, W.N_OUT))
+    for i in range(50):
+        W.sample_actions(par, lay, far[i], zs[i:i + 1], y_c[i:i + 1])
+        W.sample_actions(par, lay, np.clip(far[i], w.x_lo, w.x_hi), zs[i:i + 1], y_in[i:i + 1])
+    np.testing.assert_array_equal(y_c, y_in)  # a state beyond the range reads as its nearest state inside
+    with torch.no_grad():
+        y_t = twin(torch.as_tensor(zs), torch.as_tensor(far)).numpy()
+    np.testing.assert_allclose(y_t, y_c, rtol=0, atol=1e-12)
+    back = WorldWeights.load(w.save(tmp_path / "w.npz"))
+    assert back.digest() == w.digest() == twin.to_weights().digest()
+    unclipped = WorldWeights.random(history=2, noise_dim=4, hidden=(16,), seed=2)
+    assert unclipped.digest() != w.digest()
+    bad = WorldWeights.random(history=2, noise_dim=4, hidden=(16,), seed=2)
+    bad.x_lo, bad.x_hi = w.x_hi, w.x_lo
+    with pytest.raises(MultiexecError, match="x_lo <= x_hi"):
+        bad.check()
+
+
+def test_mirrored_pairs_swap_the_sides(small_pairs):
+    m = small_pairs.mirrored()
+    n = len(small_pairs)
+    assert len(m) == 2 * n and "mirrored" in m.source
+    np.testing.assert_array_equal(m.states[:n], small_pairs.states)
+    signed = list(W.SIGNED_FEATURES)
+    np.testing.assert_array_equal(m.states[n:, :, signed], -small_pairs.states[:, :, signed])
+    other = [j for j in range(W.N_FEATURES) if j not in signed]
+    np.testing.assert_array_equal(m.states[n:, :, other], small_pairs.states[:, :, other])
+    np.testing.assert_array_equal(m.orders[n:, W.PA_SIDE], -small_pairs.orders[:, W.PA_SIDE])
+    keep = [j for j in range(5) if j != W.PA_SIDE]
+    np.testing.assert_array_equal(m.orders[n:, keep], small_pairs.orders[:, keep])
+    assert (m.orders[:, W.PA_SIDE] > 0).mean() == 0.5
+
+
+def test_cwgan_state_clip_is_the_training_range_and_resume_checks_it(small_pairs, tmp_path):
+    spec = TrainSpec(steps=4, batch=64, n_critic=1, seed=1, log_every=2)
+    train_cwgan(small_pairs, tmp_path / "a", ARCH, spec, progress=False)
+    w = WorldWeights.load(tmp_path / "a")
+    s = small_pairs.states.reshape(-1, W.N_FEATURES)
+    np.testing.assert_allclose(w.x_lo[:W.N_FEATURES], np.quantile(s, 1e-3, axis=0))
+    np.testing.assert_allclose(w.x_hi[-W.N_FEATURES:], np.quantile(s, 1 - 1e-3, axis=0))
+    none = train_cwgan(small_pairs, tmp_path / "b", ARCH, TrainSpec(**{**spec.__dict__, "state_clip": 0.0}),
+                       progress=False)
+    assert WorldWeights.load(none.out).x_lo is None
+    with pytest.raises(MultiexecError, match="state_clip 0.0, not 0.001"):
+        train_cwgan(small_pairs, tmp_path / "b", ARCH, TrainSpec(**{**spec.__dict__, "steps": 6}), resume=True,
+                    progress=False)
+    with pytest.raises(MultiexecError, match="state_clip"):
+        TrainSpec(state_clip=0.5).check()

@@ -18,6 +18,35 @@ def test_lob_run_writes_run_folder(tmp_path):
     assert len(pd.read_parquet(tmp_path / "bars.parquet")) == 6
 
 
+def test_second_run_into_a_folder_clears_the_first_runs_outputs_only(tmp_path):
+    args = ["run", "--config", "rmsc04", "--out", str(tmp_path), "--close", "09:36:00", "--no-facts",
+            "--l2-depth", "5"]
+    assert CliRunner().invoke(app, args + ["--seed", "1"]).exit_code == 0
+    # reports of the earlier run (`lob run` facts, `lob realism`'s default folder) and files of the user's
+    for folder, names in (("facts", ["stylized_facts.csv", "minute_facts.png"]),
+                          ("realism", ["realism.md", "realism.csv", "book_facts.png"])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / name).write_text("stale")
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "realism.md").write_text("mine")
+    first = pd.read_parquet(tmp_path / "trades.parquet")
+    res = CliRunner().invoke(app, args + ["--seed", "2"])
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "realism").exists() and not (tmp_path / "facts").exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "mine" / "realism.md").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.parquet", "config.json", "l2.parquet", "mine",
+                                                          "notes.txt", "orders.parquet", "trades.parquet"]
+    assert not pd.read_parquet(tmp_path / "trades.parquet").equals(first)
+    # a report folder holding a file of the user's keeps that file (and so stays)
+    (tmp_path / "realism").mkdir()
+    (tmp_path / "realism" / "realism.md").write_text("stale")
+    (tmp_path / "realism" / "draft.txt").write_text("mine")
+    assert CliRunner().invoke(app, args + ["--seed", "2"]).exit_code == 0
+    assert [p.name for p in (tmp_path / "realism").iterdir()] == ["draft.txt"]
+
+
 def test_lob_configs_lists_populations():
     res = CliRunner().invoke(app, ["configs"])
     assert res.exit_code == 0 and "5000 noise" in res.output and "1000 noise" in res.output

@@ -241,3 +241,41 @@ def test_empirical_time_between_orders_follows_the_training_quantiles():
     assert gen.world_counts()["decisions"] < n / 5
     with pytest.raises(MultiexecError, match="dt_quantiles"):
         world_config(arrays=weights(), dt_source="empirical")
+
+
+def test_cancel_in_proportion_to_volume():
+    sim = Simulation(world_market(cancel_target="volume"), seed=2)
+    sim.world_decision()
+    st = sim.ex.st
+    lv = sim.ex.l2(0, 10)
+    px, sz = np.asarray(lv["bid_px"]), np.asarray(lv["bid_sz"])
+    assert (sz == 100).all()  # the warm book: 10 bid levels of 100 shares
+    # each resting share is equally likely: u picks the level holding the u-th share from the best
+    for u, j in ((0.0, 0), (0.099, 0), (0.101, 1), (0.55, 5), (0.999, 9)):
+        assert W.volume_level(st, 0, 0, u, 64) == px[j]
+    assert W.volume_level(st, 0, 0, 0.999, 3) == px[2]  # only the first max_scan levels
+    # a forced cancel whose depth output points at the 10th level: drawn across the levels instead
+    s2 = Simulation(world_market(cancel_target="volume"), seed=2)
+    s2.world_decision()
+    a = s2.world_agent()
+    on = s2.world_weights().out_norm
+    y = np.array([-5.0, -5.0, 5.0, 1.0, (np.log(10) - on[0]) / on[1], (27 - on[2]) / on[3], 0.0])  # depth 27: level 10
+    hits = []
+    for i in range(40):
+        f = s2.fork(100 + i)
+        t, _ = f.world_decision()
+        f.force_world_action(y)
+        f.run_until(t)
+        o = f.orders()
+        last = o[(o["agent_id"] == a) & (o["msg"] == "cancel")]
+        hits.append(round(last["price"].iloc[-1] / 0.01))
+    assert len(set(hits)) > 3  # drawn across the levels, not the one nearest the depth output
+    depth = Simulation(world_market(), seed=2)
+    depth.world_decision()
+    t, _ = depth.world_decision()
+    depth.force_world_action(y)
+    depth.run_until(t)
+    o = depth.orders()
+    assert round(o[(o["agent_id"] == a) & (o["msg"] == "cancel")]["price"].iloc[-1] / 0.01) == px[9]
+    with pytest.raises(MultiexecError, match="cancel_target"):
+        world_market(cancel_target="oldest")

@@ -129,8 +129,9 @@ class DDQNLearner:
             cand, mask = self._candidates(state.reshape(1, -1, state.shape[-1]))
             idx = self.dqn.act(state.reshape(1, -1, state.shape[-1]), cand, mask)[0].reshape(alive.shape)
             t = obs.t
-            obs, team_r, order_r, done, _ = env.step(idx.numpy().astype(np.int64))
-            team_return += team_r
+            res = env.step(idx.numpy().astype(np.int64))
+            obs, done = res.obs, res.done
+            team_return += res.team_reward
             nxt, alive_next = pack_states(obs)
             sel = alive.reshape(-1)
             n = int(sel.sum())
@@ -139,7 +140,8 @@ class DDQNLearner:
                 made = self.dqn.observe(
                     state.reshape(-1, state.shape[-1])[sel].unsqueeze(0),
                     idx.reshape(-1)[sel].float().unsqueeze(0),
-                    torch.as_tensor(order_r.reshape(-1) * self.cfg.reward_scale, dtype=torch.float32)[sel].unsqueeze(0),
+                    torch.as_tensor(res.order_reward.reshape(-1) * self.cfg.reward_scale,
+                                    dtype=torch.float32)[sel].unsqueeze(0),
                     nxt.reshape(-1, nxt.shape[-1])[sel].unsqueeze(0),
                     term.unsqueeze(0),
                 )

@@ -96,10 +96,11 @@ def collect_rollout(env, agent: ExecAgent, day_ids: np.ndarray, reward_scale: fl
         active.append(alive)
         acts.append(dec.actions)
         vals.append(dec.value)
-        obs, team_r, order_r, done, _ = env.step(dec.actions[-1].numpy())
-        r = np.broadcast_to(team_r[:, None], order_r.shape) if team else order_r
+        res = env.step(dec.actions[-1].numpy())
+        obs, done = res.obs, res.done
+        r = np.broadcast_to(res.team_reward[:, None], res.order_reward.shape) if team else res.order_reward
         rews.append(torch.as_tensor(r * reward_scale, dtype=torch.float32))
-        team_return += team_r
+        team_return += res.team_reward
     assert len(now) == T
     return Rollout(
         seq=torch.from_numpy(obs.seq),

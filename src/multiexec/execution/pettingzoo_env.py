@@ -76,18 +76,19 @@ class MultiOrderParallelEnv(ParallelEnv):
         act = np.zeros((1, len(self.agents)), dtype=np.int64)
         for i, a in enumerate(self.agents):
             act[0, i] = int(actions[a])
-        obs, team_r, order_r, done, info = self.core.step(act)
+        res = self.core.step(act)
         agents = self.agents
         rewards = {
-            a: float(team_r[0]) if self.reward_kind == "team" else float(order_r[0, i]) for i, a in enumerate(agents)
-        }
-        observations = self._agent_obs(obs)
-        terminations = {a: done for a in agents}
-        truncations = {a: False for a in agents}
-        infos = {
-            a: {"executed": float(info.executed[0, i]), "cash_binding": bool(info.cash_binding[0])}
+            a: float(res.team_reward[0]) if self.reward_kind == "team" else float(res.order_reward[0, i])
             for i, a in enumerate(agents)
         }
-        if done:
+        observations = self._agent_obs(res.obs)
+        terminations = {a: res.done for a in agents}
+        truncations = {a: False for a in agents}
+        infos = {
+            a: {"executed": float(res.info.executed[0, i]), "cash_binding": bool(res.info.cash_binding[0])}
+            for i, a in enumerate(agents)
+        }
+        if res.done:
             self.agents = []
         return observations, rewards, terminations, truncations, infos

@@ -30,8 +30,9 @@ Options beyond the paper (each compared against the paper's form in ``docs/intag
   log-density is exact; exported into the compiled agent as a wider ReLU MLP that carries ``z`` through (needs
   ``relu`` and ``noise_dim >= 7``).
 
-Null controls: ``lr = 0`` (nothing moves) and ``shuffle=True`` (the scores of an iteration are permuted across its
-branches before the update, so the update carries no information about which action scored well).
+Null controls: ``lr = 0`` (nothing moves) and ``shuffle=True`` (the scores are permuted among the branches of each
+branch point before the update — or, ``shuffle_scope="iteration"``, across all of the iteration's branches — so the
+update carries no information about which action scored well).
 
 Parallelism: each ``(t, k)`` branch is one job (the worker replays the iteration's rollout up to ``t`` — the
 rollout is a pure function of weights and seed, and the replayed state is checked against the parent's — then
@@ -93,6 +94,10 @@ class CalibSpec(BaseModel):
     baseline: Literal["none", "loo"] = "none"
     crn: bool = False
     shuffle: bool = False
+    shuffle_scope: Literal["t", "iteration"] = Field(
+        "t", description="the null control permutes the scores among the b branches of each branch point (t: the "
+        "matched control of the leave-one-out baseline, whose per-t centring it leaves alike) or across all of the "
+        "iteration's branches (iteration: the first study's control)")
     ckpt_every: int = Field(10, ge=1)
     max_events: int = Field(1_000_000, ge=1000, description="a rollout past this many kernel events is dropped "
                             "(NaN feedback): bounds memory when a world drifts to orders microseconds apart")
@@ -475,9 +480,15 @@ def collect_branches(policy: nn.Module, spec: CalibSpec, agent: AgentSpec, real:
 def branch_weights(q: list[np.ndarray], spec: CalibSpec, iteration: int) -> list[np.ndarray]:
     """The weights multiplying ``grad log p`` (before ``1/b``): ``Q`` (the paper), ``Q`` minus the leave-one-out
     mean of the other branches at the same ``t`` (``baseline="loo"``), or ``Q`` permuted across the iteration's
-    scored branches (``shuffle``, a null control). NaN scores weigh 0."""
+    scored branches of each branch point, or of the whole iteration (``shuffle``, a null control). NaN scores weigh
+    0."""
     q = [np.array(x, np.float64) for x in q]
-    if spec.shuffle:
+    if spec.shuffle and spec.shuffle_scope == "t":
+        g = np.random.default_rng(derive_seed(spec.seed, iteration, 3))
+        for x in q:
+            ok = np.isfinite(x)
+            x[ok] = g.permutation(x[ok])
+    elif spec.shuffle:
         flat = np.concatenate(q) if q else np.zeros(0)
         ok = np.isfinite(flat)
         perm = np.random.default_rng(derive_seed(spec.seed, iteration, 3)).permutation(flat[ok])
@@ -594,7 +605,8 @@ def calibrate(warm: str | Path | WorldWeights, out: str | Path, spec: CalibSpec 
         want = {"likelihood": spec.likelihood, **gen.arch}
         if blob["arch"] != want:
             raise MultiexecError(f"checkpoint {ck} has another architecture ({_arch_diff(blob['arch'], want)})")
-        old = {k: v for k, v in blob["spec"].items() if k not in _RESUME_FREE}
+        defaults = {k: f.default for k, f in CalibSpec.model_fields.items()}  # fields added since: their default
+        old = {k: v for k, v in {**defaults, **blob["spec"]}.items() if k not in _RESUME_FREE}
         new = {k: v for k, v in spec.model_dump().items() if k not in _RESUME_FREE}
         diff = {k: (old.get(k), new.get(k)) for k in new if old.get(k) != new.get(k)}
         if diff:

@@ -152,6 +152,10 @@ def cwgan_train(
     g_hidden: str = typer.Option("64,64", help="generator hidden sizes"),
     d_hidden: str = typer.Option("128,128", help="critic hidden sizes"),
     seed: int = typer.Option(0, help="training seed: the same seed gives the same weights"),
+    mirror: bool = typer.Option(False, help="train on the pairs and their buy/sell mirror images (signed features "
+                                "negated, sides flipped), so the generator treats both sides alike"),
+    state_clip: float = typer.Option(1e-3, help="clip states into their [q, 1-q] training quantiles before the "
+                                     "generator (0: no clip), so it never extrapolates beyond its training books"),
     resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt (same architecture and seed)"),
 ) -> None:
     """Train the cWGAN baseline world agent (WGAN-GP) on (state, order) pairs; its market is then the config
@@ -167,6 +171,7 @@ def cwgan_train(
         raise MultiexecError(f"--g-hidden {g_hidden!r} / --d-hidden {d_hidden!r}: integers separated by commas") from None
     if history < 1 or noise_dim < 1 or min(arch.g_hidden + arch.d_hidden) < 1:
         raise MultiexecError("--history, --noise-dim and the hidden sizes must be >= 1")
+    spec = TrainSpec(steps=steps, batch=batch, n_critic=n_critic, lr=lr, seed=seed, state_clip=state_clip).check()
     if source == "lobster":
         from multiexec.lob.lobster import lobster_samples, read_lobster
 
@@ -176,9 +181,10 @@ def cwgan_train(
         pairs = pairs_from_lobster(read_lobster(*pairs_[0]), history=history)
     else:
         pairs = pairs_from_simulation(source, _seed_list(days, "--days"), history=history, progress=True)
+    if mirror:
+        pairs = pairs.mirrored()
     typer.echo(f"{len(pairs)} (state, order) pairs from {', '.join(pairs.source)}")
-    res = train_cwgan(pairs, out, arch, TrainSpec(steps=steps, batch=batch, n_critic=n_critic, lr=lr, seed=seed),
-                      resume=resume)
+    res = train_cwgan(pairs, out, arch, spec, resume=resume)
     f = res.losses[-1] if res.losses else {}
     typer.echo(f"trained {res.steps} steps in {res.seconds:.0f} s: W-distance {f.get('w_distance', float('nan')):.4f}, "
                f"critic loss {f.get('d_loss', float('nan')):.4f}, generator loss {f.get('g_loss', float('nan')):.4f}")

@@ -26,7 +26,7 @@ from torch import nn
 
 from multiexec.errors import MultiexecError
 from multiexec.intags.world import (Pairs, WorldGenerator, decode, dt_quantiles_of, encode_actions, input_norm_of,
-                                    out_norm_of, soft_actions)
+                                    input_range_of, out_norm_of, soft_actions)
 from multiexec.lob.world import ACTION_NAMES, N_FEATURES, N_OUT
 
 
@@ -55,8 +55,11 @@ class TrainSpec:
     seed: int = 0
     ckpt_every: int = 500
     log_every: int = 50
+    state_clip: float = 1e-3  # states clipped into their [q, 1 - q] training quantiles (0: no clip)
 
     def check(self) -> TrainSpec:
+        if not 0.0 <= self.state_clip < 0.5:
+            raise MultiexecError(f"cWGAN training: state_clip is a tail probability in [0, 0.5), got {self.state_clip}")
         if self.steps < 1 or self.batch < 2 or self.n_critic < 1 or self.lr <= 0 or self.gp < 0:
             raise MultiexecError(f"cWGAN training: steps >= 1, batch >= 2, n_critic >= 1, lr > 0, gp >= 0; got "
                                  f"steps {self.steps}, batch {self.batch}, n_critic {self.n_critic}, lr {self.lr}, "
@@ -117,7 +120,8 @@ def generator_from_checkpoint(path: str | Path) -> WorldGenerator:
     blob = load_checkpoint(path)
     a = blob["arch"]
     g = WorldGenerator(a["history"], a["noise_dim"], tuple(a["g_hidden"]), a["activation"],
-                       blob["x_mean"], blob["x_std"], blob["out_norm"], meta=blob.get("meta", {}))
+                       blob["x_mean"], blob["x_std"], blob["out_norm"], meta=blob.get("meta", {}),
+                       x_lo=blob.get("x_lo"), x_hi=blob.get("x_hi"))
     g.load_state_dict(blob["G"])
     g.dt_quantiles = blob.get("dt_quantiles")
     return g
@@ -152,8 +156,9 @@ def _train(pairs: Pairs, out, arch, spec, resume: bool, progress: bool) -> Train
     x_mean, x_std = input_norm_of(pairs)
     on = out_norm_of(pairs)
     dtq = dt_quantiles_of(pairs)
+    x_lo, x_hi = input_range_of(pairs, spec.state_clip) if spec.state_clip > 0 else (None, None)
     G = WorldGenerator(arch.history, arch.noise_dim, arch.g_hidden, arch.activation, x_mean, x_std, on,
-                       meta={"source": pairs.source, "r_bar": int(pairs.r_bar)})
+                       meta={"source": pairs.source, "r_bar": int(pairs.r_bar)}, x_lo=x_lo, x_hi=x_hi)
     G.dt_quantiles = dtq
     D = Critic(arch.history, arch.d_hidden)
     opt_g = torch.optim.Adam(G.parameters(), lr=spec.lr, betas=spec.betas)
@@ -165,6 +170,9 @@ def _train(pairs: Pairs, out, arch, spec, resume: bool, progress: bool) -> Train
         blob = load_checkpoint(ck, arch)
         if blob["spec"]["seed"] != spec.seed:
             raise MultiexecError(f"checkpoint {ck} was trained with seed {blob['spec']['seed']}, not {spec.seed}")
+        if blob["spec"].get("state_clip", 0.0) != spec.state_clip:
+            raise MultiexecError(f"checkpoint {ck} was trained with state_clip {blob['spec'].get('state_clip', 0.0)}, "
+                                 f"not {spec.state_clip}")
         if blob["n_pairs"] != len(pairs):
             raise MultiexecError(f"checkpoint {ck} was trained on {blob['n_pairs']} pairs, these are {len(pairs)}")
         G.load_state_dict(blob["G"])
@@ -176,8 +184,9 @@ def _train(pairs: Pairs, out, arch, spec, resume: bool, progress: bool) -> Train
         step0, losses = int(blob["step"]), list(blob["losses"])
     out.mkdir(parents=True, exist_ok=True)
 
-    xs = ((torch.as_tensor(pairs.states.reshape(len(pairs), -1)) - G.x_mean) / G.x_std).float()
-    xr = torch.as_tensor(pairs.states.reshape(len(pairs), -1))  # raw, for G
+    xr = torch.as_tensor(pairs.states.reshape(len(pairs), -1))  # raw, for G (which clips them itself)
+    xc = xr if x_lo is None else torch.minimum(torch.maximum(xr, G.x_lo), G.x_hi)
+    xs = ((xc - G.x_mean) / G.x_std).float()  # the critic's view: clipped and standardised, as G sees them
     ar = torch.as_tensor(encode_actions(pairs.orders, on)).float()
     n = len(pairs)
 
@@ -185,7 +194,8 @@ def _train(pairs: Pairs, out, arch, spec, resume: bool, progress: bool) -> Train
         _atomic_torch_save({"arch": arch.as_dict(), "spec": asdict(spec), "step": step, "G": G.state_dict(),
                             "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                             "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "losses": losses,
-                            "x_mean": x_mean, "x_std": x_std, "out_norm": on, "dt_quantiles": dtq, "n_pairs": n,
+                            "x_mean": x_mean, "x_std": x_std, "x_lo": x_lo, "x_hi": x_hi, "out_norm": on,
+                            "dt_quantiles": dtq, "n_pairs": n,
                             "meta": G.meta}, ck)
         G.to_weights(meta={"steps": step, "seed": spec.seed}).save(out / "world.npz")
 

@@ -39,7 +39,7 @@ class WorldGenerator(nn.Module):
     """``y = G(z | state)``: standardise the raw state (history x features), append ``z``, MLP to ``N_OUT``."""
 
     def __init__(self, history: int = 5, noise_dim: int = 8, hidden=(64, 64), activation: str = "relu",
-                 x_mean=None, x_std=None, out_norm=None, meta: dict | None = None):
+                 x_mean=None, x_std=None, out_norm=None, meta: dict | None = None, x_lo=None, x_hi=None):
         super().__init__()
         if activation not in ACT:
             raise MultiexecError(f"activation {activation!r} not in {sorted(ACT)}")
@@ -49,6 +49,9 @@ class WorldGenerator(nn.Module):
         self.register_buffer("x_std", torch.as_tensor(np.ones(d) if x_std is None else x_std, dtype=torch.float64))
         self.register_buffer("out_norm", torch.as_tensor(np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]) if out_norm is None
                                                          else out_norm, dtype=torch.float64))
+        # the training states' range (None: no clip); states are clipped into it, as the compiled agent does
+        self.register_buffer("x_lo", None if x_lo is None else torch.as_tensor(x_lo, dtype=torch.float64))
+        self.register_buffer("x_hi", None if x_hi is None else torch.as_tensor(x_hi, dtype=torch.float64))
         dims = [d + self.noise_dim, *self.hidden, N_OUT]
         layers: list[nn.Module] = []
         for i in range(len(dims) - 1):
@@ -67,6 +70,8 @@ class WorldGenerator(nn.Module):
     def forward(self, z: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """``z`` (B, noise_dim), ``state`` (B, history, features) or (B, history * features), raw -> ``y`` (B, N_OUT)."""
         x = state.reshape(state.shape[0], -1).to(self.x_mean.dtype)
+        if self.x_lo is not None:
+            x = torch.minimum(torch.maximum(x, self.x_lo), self.x_hi)
         x = ((x - self.x_mean) / self.x_std).to(self.net[0].weight.dtype)
         return self.net(torch.cat([x, z.to(x.dtype)], dim=1))
 
@@ -85,12 +90,15 @@ class WorldGenerator(nn.Module):
             out_norm=self.out_norm.detach().double().numpy().copy(),
             layers=[(m.weight.detach().double().numpy().copy(), m.bias.detach().double().numpy().copy()) for m in lin],
             meta={**self.meta, **(meta or {})},
-            dt_quantiles=self.dt_quantiles if dt_quantiles is None else dt_quantiles).check()
+            dt_quantiles=self.dt_quantiles if dt_quantiles is None else dt_quantiles,
+            x_lo=None if self.x_lo is None else self.x_lo.detach().double().numpy().copy(),
+            x_hi=None if self.x_hi is None else self.x_hi.detach().double().numpy().copy()).check()
 
     @classmethod
     def from_weights(cls, w: WorldWeights, dtype=torch.float64) -> WorldGenerator:
         """The twin of ``w`` (float64 by default, the compiled agent's precision; float32 for training)."""
-        g = cls(w.history, w.noise_dim, w.hidden, w.activation, w.x_mean, w.x_std, w.out_norm, meta=w.meta)
+        g = cls(w.history, w.noise_dim, w.hidden, w.activation, w.x_mean, w.x_std, w.out_norm, meta=w.meta,
+                x_lo=w.x_lo, x_hi=w.x_hi)
         g.net.to(dtype)
         g.dt_quantiles = w.dt_quantiles
         lin = [m for m in g.net if isinstance(m, nn.Linear)]
@@ -142,6 +150,17 @@ class Pairs:
             raise MultiexecError("no (state, order) pairs to join")
         return Pairs(np.concatenate([p.states for p in parts]), np.concatenate([p.orders for p in parts]),
                      [s for p in parts for s in p.source], parts[0].r_bar)
+
+    def mirrored(self) -> Pairs:
+        """These pairs and their buy/sell mirror images (every state's signed features negated, every order's
+        side flipped): a generator trained on both treats the two sides alike, so a small side bias learned from
+        one market's days cannot pile one side of its own book up over a day."""
+        s = self.states.copy()
+        s[:, :, list(W.SIGNED_FEATURES)] *= -1.0
+        o = self.orders.copy()
+        o[:, W.PA_SIDE] *= -1
+        return Pairs(np.concatenate([self.states, s]), np.concatenate([self.orders, o]),
+                     [*self.source, "mirrored"], self.r_bar)
 
     def summary(self) -> dict:
         t = self.orders[:, W.PA_TYPE]
@@ -268,6 +287,15 @@ def soft_actions(y: torch.Tensor) -> torch.Tensor:
 def dt_quantiles_of(pairs: Pairs, n: int = 101) -> np.ndarray:
     """log1p(dt_us) of the pairs' orders at ``n`` evenly spaced probabilities (for ``dt_source="empirical"``)."""
     return np.quantile(np.log1p(pairs.orders[:, 4] / 1000.0), np.linspace(0.0, 1.0, n))
+
+
+def input_range_of(pairs: Pairs, tail: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """The range of the training states the generator may rely on: per feature the ``tail`` and ``1 - tail``
+    quantiles over the pairs (every decision of the history alike), repeated over the history."""
+    s = pairs.states.reshape(-1, N_FEATURES)
+    lo, hi = np.quantile(s, tail, axis=0), np.quantile(s, 1.0 - tail, axis=0)
+    h = pairs.states.shape[1]
+    return np.tile(lo, h), np.tile(hi, h)
 
 
 def input_norm_of(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:

@@ -143,6 +143,10 @@ class WorldConfig(_Model):
         "when the weights carry dt_quantiles")
     redraws: int = Field(10, ge=0, le=1000, description="draws again (new noise) for an order that cannot act: a "
                          "market order into an empty side, a cancel on an empty side")
+    cancel_target: Literal["depth", "volume"] = Field(
+        "depth", description="the level a cancel acts on: the occupied level nearest the generator's depth (cancel "
+        "by price level), or a level drawn in proportion to the agent's resting volume (each resting share equally "
+        "likely; cancellations proportional to queue size)")
     warm_levels: int = Field(10, ge=0, le=100)
     warm_size: int = Field(100, ge=1, description="shares per warm-start level")
     warm_spacing_ticks: int = Field(3, ge=1)

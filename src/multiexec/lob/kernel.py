@@ -670,8 +670,11 @@ def _world(ks, ex, a, t):
     else:
         best = bid if side > 0 else ask
         if best >= 0:
-            target = best - max(depth, 0) if side > 0 else best + max(depth, 0)
-            p = W.nearest_level(ex, s, 0 if side > 0 else 1, target, 64)
+            if cfg[W.C_CANCEL] == W.CANCEL_VOLUME:
+                p = W.volume_level(ex, s, 0 if side > 0 else 1, R.uniform(ks.rng, a), 64)
+            else:
+                target = best - max(depth, 0) if side > 0 else best + max(depth, 0)
+                p = W.nearest_level(ex, s, 0 if side > 0 else 1, target, 64)
             push(ks.heap, ks.meta, t_arr, CANCEL_LEVEL, a, s, side, p, size, -1)
         else:
             st[W.W_NMISS] += 1.0

@@ -8,6 +8,11 @@
 * ``orders.parquet``: time_ns, symbol, agent_id, agent_type, msg, side, price (NaN for market), size,
   order_id;
 * ``config.json``: the configuration and seed that produced the run.
+
+A run folder may also hold the reports made from it: ``facts/`` (``multiexec lob run``'s stylized facts) and
+``realism/`` (``multiexec lob realism``'s default folder). :func:`write_run` first removes these outputs of an
+earlier run (:func:`clear_run`), by their known names only, so that no stale table or report is left beside the
+new run; anything else in the folder stays.
 """
 
 from __future__ import annotations
@@ -18,10 +23,40 @@ from pathlib import Path
 from multiexec.lob.sim import Simulation
 
 
+RUN_FILES = ("bars.parquet", "l2.parquet", "trades.parquet", "orders.parquet", "config.json")
+"""The files :func:`write_run` writes."""
+_FACTS_FILES = ("stylized_facts.csv", "minute_facts.png", "book_facts.png")
+REPORT_FILES = {"facts": _FACTS_FILES, "realism": _FACTS_FILES + ("realism.csv", "realism.md")}
+"""The report subfolders a run folder may hold and the files the reports write into them
+(:func:`multiexec.lob.realism.stylized_facts_report`, :func:`multiexec.lob.realism.realism_report`)."""
+
+
+def clear_run(out: str | Path) -> None:
+    """Remove the outputs of an earlier run from the folder ``out``: :data:`RUN_FILES` and the report files of
+    :data:`REPORT_FILES` (a report subfolder goes too once empty). Files of other names are left alone."""
+    out = Path(out)
+    for name in RUN_FILES:
+        f = out / name
+        if f.is_file() or f.is_symlink():
+            f.unlink()
+    for folder, names in REPORT_FILES.items():
+        sub = out / folder
+        if not sub.is_dir() or sub.is_symlink():
+            continue
+        for name in names:
+            f = sub / name
+            if f.is_file() or f.is_symlink():
+                f.unlink()
+        if not any(sub.iterdir()):
+            sub.rmdir()
+
+
 def write_run(sim: Simulation, out: str | Path) -> dict[str, Path]:
-    """Write the run folder; returns the paths written."""
+    """Write the run folder (after :func:`clear_run`: no output of an earlier run stays); returns the paths
+    written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    clear_run(out)
     paths = {}
     for name, df in (("bars", sim.bars()), ("l2", sim.l2()), ("trades", sim.trades()), ("orders", sim.orders())):
         p = out / f"{name}.parquet"

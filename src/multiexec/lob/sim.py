@@ -207,9 +207,10 @@ class Simulation:
         cfg = np.zeros((nw, W.NWC))
         st = np.zeros((nw, W.W_HIST + hist * W.N_FEATURES))
         for i, (_, _, wc, w) in enumerate(worlds):
-            cfg[i, [W.C_LAT, W.C_MINDT, W.C_MAXDT, W.C_MAXSIZE, W.C_MAXDEPTH, W.C_REDRAW, W.C_DTMODE]] = [
+            cfg[i, [W.C_LAT, W.C_MINDT, W.C_MAXDT, W.C_MAXSIZE, W.C_MAXDEPTH, W.C_REDRAW, W.C_DTMODE, W.C_CANCEL]] = [
                 round(wc.latency_us * 1000), round(wc.min_dt_us * 1000), round(wc.max_dt_s * 1e9), wc.max_size,
-                wc.max_depth_ticks, wc.redraws, W.DT_EMPIRICAL if wc.empirical_dt(w) else W.DT_GENERATOR]
+                wc.max_depth_ticks, wc.redraws, W.DT_EMPIRICAL if wc.empirical_dt(w) else W.DT_GENERATOR,
+                W.CANCEL_VOLUME if wc.cancel_target == "volume" else W.CANCEL_DEPTH]
         return {"wpar": par, "wlay": lay, "wcfg": cfg, "wst": st,
                 "wbuf": np.zeros((nw, W.N_FEATURES + max([w.noise_dim for *_, w in worlds] + [1]) + W.N_OUT
                                   + 2 * width)),
@@ -305,12 +306,19 @@ class Simulation:
         new = object.__new__(Simulation)
         new.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("ks", "ex", "_subs", "fork_seeds")})
         new.external = dict(self.external)
-        new.ks = K.KState(*[a.copy() for a in self.ks])
+        ks = self.ks._asdict()
+        nsnap = int(self.ks.meta[K.K_NSNAP])
+        for name in ("snap_t", "snap_px", "snap_sz"):  # the day's snapshot buffers: copy the part taken so far
+            a = ks[name]
+            b = np.zeros(a.shape, a.dtype)
+            b[:nsnap] = a[:nsnap]
+            ks[name] = b
+        new.ks = K.KState(**{k: v if k.startswith("snap_") else v.copy() for k, v in ks.items()})
         st = self.ex.st
         logs = {}
         for name, count in (("trl", E.M_NTR), ("oll", E.M_NOL)):
             a = getattr(st, name)
-            b = np.zeros_like(a)
+            b = np.zeros(a.shape, a.dtype)  # calloc: untouched pages cost nothing (zeros_like writes them all)
             n = int(st.meta[count])
             b[:n] = a[:n]
             logs[name] = b

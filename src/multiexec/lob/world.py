@@ -28,7 +28,10 @@ nearest the target price, newest first).
 
 Weights file (``.npz``): ``arch`` (JSON: history, features, noise_dim, hidden sizes, activation), ``x_mean`` /
 ``x_std`` (input standardisation), ``out_norm`` (mean and std of log size, depth, log1p dt), ``W0, b0, W1, ...``
-and optionally ``dt_quantiles`` (log1p dt_us of the training orders at 101 probabilities).
+and optionally ``dt_quantiles`` (log1p dt_us of the training orders at 101 probabilities) and ``x_lo`` / ``x_hi``
+(the range of the training states: a state outside it is clipped into it before the MLP, so the generator never
+extrapolates: a book that drifts beyond anything in its training data, e.g. 50,000 shares at the best bid, is
+read as the largest book it has seen, instead of feeding ever larger orders back into the book).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ N_FEATURES = 8
 N_OUT = 7
 FEATURE_NAMES = ("imbalance_1", "imbalance_5", "log_volume_1", "log_volume_5", "log_spread", "order_sign_imbalance",
                  "mid_return_bp", "log_dt_us")
+SIGNED_FEATURES = (0, 1, 5, 6)  # features whose sign flips when buys and sells swap (imbalances, order signs, return)
 OUT_NAMES = ("score_limit", "score_market", "score_cancel", "side", "log_size", "depth", "log_dt")
 A_LIMIT, A_MARKET, A_CANCEL = 0, 1, 2
 ACTION_NAMES = ("limit", "market", "cancel")
@@ -62,9 +66,10 @@ W_FY = 11  # forced action y (N_OUT)
 W_LY = W_FY + N_OUT  # last action y (N_OUT)
 W_HIST = W_LY + N_OUT
 # world-agent parameters row
-C_LAT, C_MINDT, C_MAXDT, C_MAXSIZE, C_MAXDEPTH, C_REDRAW, C_DTMODE = range(7)
-NWC = 7
+C_LAT, C_MINDT, C_MAXDT, C_MAXSIZE, C_MAXDEPTH, C_REDRAW, C_DTMODE, C_CANCEL = range(8)
+NWC = 8
 DT_GENERATOR, DT_EMPIRICAL = 0, 1
+CANCEL_DEPTH, CANCEL_VOLUME = 0, 1  # a cancel's level: nearest its depth output, or drawn in proportion to volume
 # layout row: history, features, noise_dim, n_layers, activation, then dims (n_layers + 1), offsets of W and b
 L_H, L_F, L_Z, L_NL, L_ACT = range(5)
 L_DIMS = 5
@@ -85,6 +90,8 @@ class WorldWeights:
     layers: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (W (out, in), b (out,))
     meta: dict = field(default_factory=dict)  # provenance: source, r_bar, training steps...
     dt_quantiles: np.ndarray | None = None  # log1p(dt_us) of the training orders at probabilities 0..1 (sorted)
+    x_lo: np.ndarray | None = None  # (history * N_FEATURES,): states are clipped into [x_lo, x_hi] (None: no clip)
+    x_hi: np.ndarray | None = None
 
     @property
     def arch(self) -> dict:
@@ -107,6 +114,12 @@ class WorldWeights:
                                  f"{self.x_mean.shape}, {self.x_std.shape}, {self.out_norm.shape}")
         if (self.x_std <= 0).any() or self.out_norm[1] <= 0 or self.out_norm[3] <= 0 or self.out_norm[5] <= 0:
             raise MultiexecError("world weights: standard deviations must be positive")
+        if (self.x_lo is None) != (self.x_hi is None):
+            raise MultiexecError("world weights: x_lo and x_hi come together (or neither)")
+        if self.x_lo is not None and (self.x_lo.shape != (d,) or self.x_hi.shape != (d,)
+                                      or not (np.isfinite(self.x_lo).all() and np.isfinite(self.x_hi).all())
+                                      or (self.x_lo > self.x_hi).any()):
+            raise MultiexecError(f"world weights: x_lo/x_hi must be {d} finite values with x_lo <= x_hi")
         q = self.dt_quantiles
         if q is not None and (q.ndim != 1 or len(q) < 2 or not np.isfinite(q).all() or (np.diff(q) < 0).any()):
             raise MultiexecError("world weights: dt_quantiles must be at least 2 sorted finite numbers")
@@ -125,7 +138,8 @@ class WorldWeights:
     def digest(self) -> str:
         h = hashlib.sha256(json.dumps(self.arch, sort_keys=True).encode())
         q = [] if self.dt_quantiles is None else [self.dt_quantiles]
-        for a in (self.x_mean, self.x_std, self.out_norm, *[x for wb in self.layers for x in wb], *q):
+        c = [] if self.x_lo is None else [self.x_lo, self.x_hi]
+        for a in (self.x_mean, self.x_std, self.out_norm, *[x for wb in self.layers for x in wb], *q, *c):
             h.update(np.ascontiguousarray(a, np.float64).tobytes())
         return h.hexdigest()[:16]
 
@@ -146,8 +160,10 @@ class WorldWeights:
             off += b.size
         q = np.zeros(0) if self.dt_quantiles is None else np.asarray(self.dt_quantiles, np.float64)
         parts.append(q)
+        c = np.zeros(0) if self.x_lo is None else np.concatenate([self.x_lo, self.x_hi]).astype(np.float64)
+        parts.append(c)
         lay = [self.history, N_FEATURES, self.noise_dim, nl, ACTIVATIONS.index(self.activation), *dims, *w_off, *b_off,
-               off, len(q)]
+               off, len(q), off + len(q), int(len(c) > 0)]
         return np.concatenate([np.asarray(p, np.float64) for p in parts]), np.array(lay, np.int64)
 
     # -- files
@@ -161,6 +177,8 @@ class WorldWeights:
             arrays[f"b{i}"] = b
         if self.dt_quantiles is not None:
             arrays["dt_quantiles"] = self.dt_quantiles
+        if self.x_lo is not None:
+            arrays["x_lo"], arrays["x_hi"] = self.x_lo, self.x_hi
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)
@@ -186,7 +204,9 @@ class WorldWeights:
                         out_norm=z["out_norm"].astype(np.float64),
                         layers=[(z[f"W{i}"].astype(np.float64), z[f"b{i}"].astype(np.float64)) for i in range(nl)],
                         meta=meta,
-                        dt_quantiles=z["dt_quantiles"].astype(np.float64) if "dt_quantiles" in z else None)
+                        dt_quantiles=z["dt_quantiles"].astype(np.float64) if "dt_quantiles" in z else None,
+                        x_lo=z["x_lo"].astype(np.float64) if "x_lo" in z else None,
+                        x_hi=z["x_hi"].astype(np.float64) if "x_hi" in z else None)
         except (KeyError, ValueError, OSError) as exc:
             raise MultiexecError(f"world weights file {p} is not a world-agent weights file ({exc})") from None
         if int(arch.get("features", N_FEATURES)) != N_FEATURES or int(arch.get("out", N_OUT)) != N_OUT:
@@ -221,8 +241,9 @@ class WorldWeights:
 
 @nb.njit(cache=True)
 def forward(par, lay, x, z, buf, y):
-    """``y = G(z | x)``: standardise the state ``x`` (history x features, raw), append the noise ``z``, run the
-    MLP. ``buf``: scratch of at least ``2 * max layer width`` floats."""
+    """``y = G(z | x)``: clip the state ``x`` (history x features, raw) into the training range when the
+    weights carry one, standardise it, append the noise ``z``, run the MLP. ``buf``: scratch of at least
+    ``2 * max layer width`` floats."""
     d = lay[L_H] * lay[L_F]
     nz = lay[L_Z]
     nl = lay[L_NL]
@@ -232,8 +253,15 @@ def forward(par, lay, x, z, buf, y):
         width = max(width, lay[L_DIMS + i])
     a = buf[:width]
     b = buf[width:2 * width]
-    for i in range(d):
-        a[i] = (x[i] - par[i]) / par[d + i]
+    kc = L_DIMS + 3 * nl + 4  # clip flag (after the dt quantiles' offset and count, the clip offset)
+    if lay.shape[0] > kc and lay[kc] > 0:
+        co = lay[kc - 1]
+        for i in range(d):
+            xi = min(max(x[i], par[co + i]), par[co + d + i])
+            a[i] = (xi - par[i]) / par[d + i]
+    else:
+        for i in range(d):
+            a[i] = (x[i] - par[i]) / par[d + i]
     for i in range(nz):
         a[d + i] = z[i]
     for li in range(nl):
@@ -422,6 +450,37 @@ def nearest_level(ex, s, k, target, max_scan):
         i = E.next_level(ex.bits, ex.meta, s, k, i)
         n += 1
     return best
+
+
+@nb.njit(cache=True)
+def volume_level(ex, s, k, u, max_scan):
+    """Price of a level of side ``k`` drawn in proportion to its resting volume (first ``max_scan`` levels) at
+    uniform ``u``: each resting share is equally likely to be the one cancelled, so a level holding more volume
+    loses more of it (cancellations proportional to queue size, as in Cont, Stoikov and Talreja's book model).
+    -1 when the side is empty."""
+    base = ex.symv[s, E.SV_BASE]
+    total = 0
+    i = ex.symv[s, E.SV_BID + k]
+    n = 0
+    while i >= 0 and n < max_scan:
+        total += ex.lvl[s, k, i, E.L_QTY]
+        i = E.next_level(ex.bits, ex.meta, s, k, i)
+        n += 1
+    if total <= 0:
+        return -1
+    target = u * total
+    acc = 0
+    i = ex.symv[s, E.SV_BID + k]
+    last = -1
+    n = 0
+    while i >= 0 and n < max_scan:
+        acc += ex.lvl[s, k, i, E.L_QTY]
+        last = i + base
+        if acc > target:
+            break
+        i = E.next_level(ex.bits, ex.meta, s, k, i)
+        n += 1
+    return last
 
 
 @nb.njit(cache=True)
