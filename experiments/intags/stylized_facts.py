@@ -45,7 +45,7 @@ import pandas as pd
 from multiexec.errors import MultiexecError
 from multiexec.intags.metric import save_figure
 from multiexec.lob import facts as F
-from multiexec.lob.config import get_config
+from multiexec.lob.config import get_config, hms_ns
 from multiexec.lob.sim import Simulation
 
 CAL = "docs/intags/calibration"
@@ -65,10 +65,6 @@ FACTS = ([f"vol_l{n}_{s}" for n in LEVELS for s in ("bid", "ask")]
 UNITS = {**{f"vol_l{n}_{s}": "shares" for n in LEVELS for s in ("bid", "ask")}, "cum_exec_buy": "shares",
          "cum_exec_sell": "shares", "depth": "ticks", "spread": "ticks", "fill_time": "s", "vol_per_min": "shares"}
 
-
-def hms_ns(s: str) -> int:
-    h, m, sec = (int(x) for x in s.split(":"))
-    return ((h * 60 + m) * 60 + sec) * NS
 
 
 class TooBusy(Exception):

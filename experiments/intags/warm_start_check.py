@@ -23,15 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from multiexec.lob.config import get_config, world_config
+from multiexec.lob.config import get_config, hms_ns, world_config
 from multiexec.lob.sim import Simulation
 
-NS = 10**9
 
-
-def hms_ns(s: str) -> int:
-    h, m, sec = (int(x) for x in s.split(":"))
-    return ((h * 60 + m) * 60 + sec) * NS
 
 
 def one_run(cfg, seed: int, window: tuple[str, str]) -> dict:

@@ -244,7 +244,8 @@ def calibrate(
     kde_samples: int = typer.Option(256, help="generator draws per KDE"),
     baseline: str = typer.Option("none", help="none (the paper) or loo (leave-one-out over the b branches)"),
     crn: bool = typer.Option(False, help="common random numbers: the same MC seeds for every branch at a step"),
-    shuffle_scores: bool = typer.Option(False, help="null control: permute the branch scores before the update"),
+    shuffle_scores: bool = typer.Option(False, help="null control: permute the branch scores among the b branches "
+                                        "of each branch point before the update"),
     seed: int = typer.Option(0, help="seed of rollouts, forks and draws"),
     min_dt_us: Optional[float] = typer.Option(None, help="floor on the world agent's time between orders, us (default: "
                                               "the world config's 1 us); bounds a calibrated world's order rate"),

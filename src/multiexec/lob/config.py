@@ -247,11 +247,11 @@ class MarketConfig(_Model):
 
     @property
     def open_ns(self) -> int:
-        return _hms_ns(self.open)
+        return hms_ns(self.open)
 
     @property
     def close_ns(self) -> int:
-        return _hms_ns(self.close)
+        return hms_ns(self.close)
 
     @property
     def n_agents(self) -> int:
@@ -259,7 +259,7 @@ class MarketConfig(_Model):
                    for s in self.symbols)
 
 
-def _hms_ns(s: str) -> int:
+def hms_ns(s: str) -> int:
     try:
         h, m, sec = (float(x) for x in s.split(":"))
     except ValueError:
