@@ -27,8 +27,6 @@ from multiexec.lob.config import get_config, hms_ns, world_config
 from multiexec.lob.sim import Simulation
 
 
-
-
 def one_run(cfg, seed: int, window: tuple[str, str]) -> dict:
     sim = Simulation(cfg, seed=seed)
     t0, t1 = hms_ns(window[0]), hms_ns(window[1])

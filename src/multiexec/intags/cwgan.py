@@ -185,8 +185,7 @@ def _train(pairs: Pairs, out, arch, spec, resume: bool, progress: bool) -> Train
     out.mkdir(parents=True, exist_ok=True)
 
     xr = torch.as_tensor(pairs.states.reshape(len(pairs), -1))  # raw, for G (which clips them itself)
-    xc = xr if x_lo is None else torch.minimum(torch.maximum(xr, G.x_lo), G.x_hi)
-    xs = ((xc - G.x_mean) / G.x_std).float()  # the critic's view: clipped and standardised, as G sees them
+    xs = ((G.clip(xr) - G.x_mean) / G.x_std).float()  # the critic's view: clipped and standardised, as G sees them
     ar = torch.as_tensor(encode_actions(pairs.orders, on)).float()
     n = len(pairs)
 

@@ -69,11 +69,13 @@ class WorldGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """``z`` (B, noise_dim), ``state`` (B, history, features) or (B, history * features), raw -> ``y`` (B, N_OUT)."""
-        x = state.reshape(state.shape[0], -1).to(self.x_mean.dtype)
-        if self.x_lo is not None:
-            x = torch.minimum(torch.maximum(x, self.x_lo), self.x_hi)
+        x = self.clip(state.reshape(state.shape[0], -1).to(self.x_mean.dtype))
         x = ((x - self.x_mean) / self.x_std).to(self.net[0].weight.dtype)
         return self.net(torch.cat([x, z.to(x.dtype)], dim=1))
+
+    def clip(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw states (B, history * features) clipped into the training range (unchanged without one)."""
+        return x if self.x_lo is None else torch.minimum(torch.maximum(x, self.x_lo), self.x_hi)
 
     def sample(self, state, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` raw actions for one state (history, features): (n, N_OUT), differentiable in the weights."""

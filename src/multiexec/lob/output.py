@@ -20,15 +20,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from multiexec.lob.realism import FACTS_FILES, REALISM_FILES
 from multiexec.lob.sim import Simulation
 
 
 RUN_FILES = ("bars.parquet", "l2.parquet", "trades.parquet", "orders.parquet", "config.json")
 """The files :func:`write_run` writes."""
-_FACTS_FILES = ("stylized_facts.csv", "minute_facts.png", "book_facts.png")
-REPORT_FILES = {"facts": _FACTS_FILES, "realism": _FACTS_FILES + ("realism.csv", "realism.md")}
-"""The report subfolders a run folder may hold and the files the reports write into them
-(:func:`multiexec.lob.realism.stylized_facts_report`, :func:`multiexec.lob.realism.realism_report`)."""
+REPORT_FILES = {"facts": FACTS_FILES, "realism": REALISM_FILES}
+"""The report subfolders a run folder may hold and the files the reports write into them."""
 
 
 def clear_run(out: str | Path) -> None:

@@ -393,6 +393,12 @@ def markdown_table(df: pd.DataFrame) -> str:
 # Reports
 
 
+FACTS_FILES = ("stylized_facts.csv", "minute_facts.png", "book_facts.png")
+"""The files :func:`stylized_facts_report` writes."""
+REALISM_FILES = (*FACTS_FILES, "realism.csv", "realism.md")
+"""The files :func:`realism_report` writes."""
+
+
 def stylized_facts_report(run_dir: str | Path, out_dir: str | Path) -> pd.DataFrame:
     """Stylized facts of a run: writes ``stylized_facts.csv``, ``minute_facts.png`` and ``book_facts.png``
     into ``out_dir`` and returns the table (columns :data:`TABLE_COLUMNS`; minute facts are the median over
