@@ -110,3 +110,21 @@ def test_cli_feedback_and_metric_study(tmp_path, monkeypatch):
                       (["--ns", "1,2"], "N of the grid must be >= 2"), (["-n", "5", "--ns", "2,3"], "too few")):
         res = CliRunner().invoke(app, ["metric-study", "--out", str(out), *args])
         assert res.exit_code != 0 and msg in str(res.exception), (args, res.exception)
+
+
+def test_save_figure_writes_a_256_colour_png(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from multiexec.intags.metric import save_figure
+
+    fig, ax = plt.subplots()
+    for k in range(12):
+        ax.plot(range(50), [k * x ** 0.5 for x in range(50)])
+    p = save_figure(fig, tmp_path / "sub" / "f.png", dpi=60)
+    with Image.open(p) as im:
+        assert im.mode == "P" and len(im.getcolors(maxcolors=256)) <= 256
+    assert not plt.get_fignums()  # closed
